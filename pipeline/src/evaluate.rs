@@ -1,0 +1,1 @@
+//! Evaluation (owned by the replay/evaluate work).

@@ -1,0 +1,15 @@
+//! The riskstream shell: everything that does I/O around the sans-IO engine
+//! of `riskstream-detectors`.
+//!
+//! # Layout
+//!
+//! - [`replay`]: reads JSON Lines (plain or gzip), runs the engine, writes
+//!   risk records and rejects, and summarises;
+//! - [`evaluate`]: protection and friction of a replay against labels, with
+//!   the `always`, `timer-15m` and `never` baselines;
+//! - [`fixtures`]: the labelled world generator and the fixture GeoIP
+//!   databases built from `fixtures/geo/world.csv`.
+
+pub mod evaluate;
+pub mod fixtures;
+pub mod replay;

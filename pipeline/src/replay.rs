@@ -1,0 +1,1 @@
+//! Replay (owned by the replay/evaluate work).
