@@ -1,1 +1,36 @@
-//! placeholder
+//! The riskstream scoring engine: no I/O, no clock, deterministic.
+//!
+//! The same events in give the same risk records out, live or replayed: every
+//! window and age comes from event time, state lives in an [`Engine`] that the
+//! caller owns, and nothing here reads files, sockets or the wall clock. The
+//! shell (the `riskstream` crate) reads GeoIP databases and policy files and
+//! hands their bytes to [`GeoIp::from_bytes`] and [`Policy::from_toml_str`].
+//!
+//! # Layout
+//!
+//! - [`Engine`]: `handle_event(&Event) -> Result<RiskRecord, Rejection>`,
+//!   `poll_timeout()` / `handle_timeout(now)` for idle expiry;
+//! - [`EngineConfig`]: the frozen, shared part (policy, GeoIP, limits);
+//! - [`Policy`]: sensitivity classes, thresholds, step-up methods, signal
+//!   weights, loaded from TOML and validated;
+//! - [`GeoIp`]: city, ASN and anonymous-IP lookups over MaxMind DB bytes;
+//! - `detectors`: one module per detector (`geo_velocity`, `anonymizer`,
+//!   `device`, `session_context`, `auth_failures`), each adding [`Signal`]s;
+//! - `state`: per-principal and per-session state, bounded by an LRU cap and
+//!   idle expiry.
+//!
+//! [`Signal`]: riskstream_schemas::Signal
+
+mod detectors;
+mod engine;
+mod geo;
+mod policy;
+mod score;
+mod state;
+
+pub use engine::{Engine, EngineConfig, EngineStats, StateLimits};
+pub use geo::{GeoError, GeoIp, IpInfo, Location};
+pub use policy::{Policy, PolicyError, DEFAULT_POLICY_TOML};
+
+/// Version string written into every record's `model.version`.
+pub const MODEL_VERSION: &str = concat!("riskstream ", env!("CARGO_PKG_VERSION"));

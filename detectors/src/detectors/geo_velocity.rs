@@ -1,0 +1,111 @@
+//! Geo-velocity: impossible travel between consecutive located events of a
+//! principal, and places, countries and networks new to the principal.
+
+use haversine::{distance, Location as HLocation, Units};
+use riskstream_schemas::PrincipalType;
+use serde_json::json;
+
+use super::{Finding, SignalCode};
+use crate::engine::DetectContext;
+use crate::geo::Location;
+use crate::state::Place;
+
+/// Great-circle distance in km.
+pub(crate) fn km_between(a_lat: f64, a_lon: f64, b_lat: f64, b_lon: f64) -> f64 {
+    distance(
+        HLocation { latitude: a_lat, longitude: a_lon },
+        HLocation { latitude: b_lat, longitude: b_lon },
+        Units::Kilometers,
+    )
+}
+
+/// Whether `loc` lies within `slack_km` (plus both accuracy radii) of a place
+/// the principal authenticated from before.
+pub(crate) fn familiar(places: &[Place], loc: &Location, slack_km: f64) -> bool {
+    places.iter().any(|p| {
+        km_between(p.latitude, p.longitude, loc.latitude, loc.longitude) - p.radius_km - loc.radius_km <= slack_km
+    })
+}
+
+pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
+    let Some(info) = ctx.ip_info else { return };
+    let params = &ctx.policy.detectors;
+    let p = ctx.principal;
+    let mature = p.learned > 0;
+
+    // A network the tenant's principals share (office, VPN egress) is the
+    // tenant's own: its geolocation says where the concentrator is, not the
+    // user, and its AS is not new to anyone there.
+    if ctx.shared_network {
+        return;
+    }
+    if mature && !p.networks.contains(&ctx.network.unwrap_or(0)) {
+        out.push(Finding::new(
+            SignalCode::UnfamiliarNetwork,
+            json!({ "asn": info.asn, "as_org": info.as_org.as_deref(), "known_networks": p.networks.len() }),
+        ));
+    }
+    // Workloads and agents run in clouds whose addresses geolocate anywhere:
+    // their network, not their city, is the baseline.
+    if ctx.kind != PrincipalType::Human {
+        return;
+    }
+    let Some(loc) = &info.location else { return };
+
+    if mature {
+        let new_country = match &loc.country {
+            Some(cc) => p.countries.len() > 0 && !p.countries.contains(cc),
+            None => false,
+        };
+        if new_country {
+            out.push(Finding::new(
+                SignalCode::NewCountry,
+                json!({ "country": loc.country.as_deref(), "location": loc.label(),
+                        "known_countries": p.countries.iter().map(|c| c.to_string()).collect::<Vec<_>>() }),
+            ));
+        } else if !p.places.is_empty() && !familiar(&p.places, loc, params.min_travel_km) {
+            out.push(Finding::new(
+                SignalCode::UnfamiliarLocation,
+                json!({ "location": loc.label(), "known_places": p.places.len() }),
+            ));
+        }
+    }
+
+    let Some(fix) = &p.last_fix else { return };
+    let hours = ctx.event.time.seconds_since(fix.time).abs() / 3600.0;
+    let km = km_between(fix.latitude, fix.longitude, loc.latitude, loc.longitude);
+    // Both ends may be anywhere inside their accuracy circles: only the
+    // distance that no placement inside them can explain counts.
+    let effective_km = (km - fix.radius_km - loc.radius_km).max(0.0);
+    if effective_km < params.min_travel_km {
+        return;
+    }
+    // Events less than a minute apart are treated as a minute apart, so that
+    // two events in the same second do not give infinite speed.
+    let kmh = effective_km / hours.max(1.0 / 60.0);
+    if kmh <= params.max_travel_kmh {
+        return;
+    }
+    // A hop between two places this principal has authenticated from before
+    // (home and a VPN it uses, home and office) is routine, not travel.
+    let from_known = familiar(
+        &p.places,
+        &Location { latitude: fix.latitude, longitude: fix.longitude, radius_km: fix.radius_km, city: None, country: None },
+        params.min_travel_km,
+    );
+    if from_known && familiar(&p.places, loc, params.min_travel_km) && p.places.len() > 1 {
+        return;
+    }
+    out.push(Finding::new(
+        SignalCode::ImpossibleTravel,
+        json!({
+            "from": fix.label,
+            "to": loc.label(),
+            "km": km.round(),
+            "km_beyond_accuracy": effective_km.round(),
+            "minutes": (hours * 60.0).round(),
+            "kmh": kmh.round(),
+            "max_kmh": params.max_travel_kmh,
+        }),
+    ));
+}

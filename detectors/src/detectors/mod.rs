@@ -1,0 +1,157 @@
+//! The detectors. Each reads the event, what GeoIP says of its address and
+//! the principal's and session's state, and adds [`Finding`]s; none of them
+//! changes state (the engine learns after scoring, see `engine.rs`).
+
+pub(crate) mod anonymizer;
+pub(crate) mod auth_failures;
+pub(crate) mod device;
+pub(crate) mod geo_velocity;
+pub(crate) mod session_context;
+
+use serde_json::Value;
+
+/// Every signal code the engine can emit. The names are stable: they are
+/// the `code` field of the contract's signals and the keys of `[weights]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum SignalCode {
+    ImpossibleTravel,
+    NewCountry,
+    UnfamiliarLocation,
+    UnfamiliarNetwork,
+    TorExit,
+    AnonymousVpn,
+    PublicProxy,
+    ResidentialProxy,
+    HostingProvider,
+    NewDevice,
+    UntrustedDevice,
+    TaintedDevice,
+    RiskyEnrolment,
+    SessionNetworkChanged,
+    SessionUserAgentChanged,
+    SessionDeviceChanged,
+    SessionDeviceMissing,
+    SessionLongLived,
+    AssuranceStale,
+    FailedLoginBurst,
+    LoginAfterFailures,
+    MfaPushDenied,
+    MfaPushFatigue,
+}
+
+impl SignalCode {
+    pub(crate) const COUNT: usize = 23;
+    pub(crate) const ALL: [SignalCode; Self::COUNT] = [
+        SignalCode::ImpossibleTravel,
+        SignalCode::NewCountry,
+        SignalCode::UnfamiliarLocation,
+        SignalCode::UnfamiliarNetwork,
+        SignalCode::TorExit,
+        SignalCode::AnonymousVpn,
+        SignalCode::PublicProxy,
+        SignalCode::ResidentialProxy,
+        SignalCode::HostingProvider,
+        SignalCode::NewDevice,
+        SignalCode::UntrustedDevice,
+        SignalCode::TaintedDevice,
+        SignalCode::RiskyEnrolment,
+        SignalCode::SessionNetworkChanged,
+        SignalCode::SessionUserAgentChanged,
+        SignalCode::SessionDeviceChanged,
+        SignalCode::SessionDeviceMissing,
+        SignalCode::SessionLongLived,
+        SignalCode::AssuranceStale,
+        SignalCode::FailedLoginBurst,
+        SignalCode::LoginAfterFailures,
+        SignalCode::MfaPushDenied,
+        SignalCode::MfaPushFatigue,
+    ];
+
+    /// The stable code.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            SignalCode::ImpossibleTravel => "impossible_travel",
+            SignalCode::NewCountry => "new_country",
+            SignalCode::UnfamiliarLocation => "unfamiliar_location",
+            SignalCode::UnfamiliarNetwork => "unfamiliar_network",
+            SignalCode::TorExit => "tor_exit",
+            SignalCode::AnonymousVpn => "anonymous_vpn",
+            SignalCode::PublicProxy => "public_proxy",
+            SignalCode::ResidentialProxy => "residential_proxy",
+            SignalCode::HostingProvider => "hosting_provider",
+            SignalCode::NewDevice => "new_device",
+            SignalCode::UntrustedDevice => "untrusted_device",
+            SignalCode::TaintedDevice => "tainted_device",
+            SignalCode::RiskyEnrolment => "risky_enrolment",
+            SignalCode::SessionNetworkChanged => "session_network_changed",
+            SignalCode::SessionUserAgentChanged => "session_user_agent_changed",
+            SignalCode::SessionDeviceChanged => "session_device_changed",
+            SignalCode::SessionDeviceMissing => "session_device_missing",
+            SignalCode::SessionLongLived => "session_long_lived",
+            SignalCode::AssuranceStale => "assurance_stale",
+            SignalCode::FailedLoginBurst => "failed_login_burst",
+            SignalCode::LoginAfterFailures => "login_after_failures",
+            SignalCode::MfaPushDenied => "mfa_push_denied",
+            SignalCode::MfaPushFatigue => "mfa_push_fatigue",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<SignalCode> {
+        SignalCode::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The detector that emits this code.
+    pub(crate) fn detector(self) -> &'static str {
+        use SignalCode::*;
+        match self {
+            ImpossibleTravel | NewCountry | UnfamiliarLocation | UnfamiliarNetwork => "geo_velocity",
+            TorExit | AnonymousVpn | PublicProxy | ResidentialProxy | HostingProvider => "anonymizer",
+            NewDevice | UntrustedDevice | TaintedDevice | RiskyEnrolment => "device",
+            SessionNetworkChanged | SessionUserAgentChanged | SessionDeviceChanged
+            | SessionDeviceMissing | SessionLongLived | AssuranceStale => "session_context",
+            FailedLoginBurst | LoginAfterFailures | MfaPushDenied | MfaPushFatigue => "auth_failures",
+        }
+    }
+
+    /// Whether a clean strong authentication explains the signal away.
+    ///
+    /// A fresh MFA proves the factor: it explains a new device, a new place
+    /// or a few typos. It does not explain what suggests the factor itself is
+    /// compromised or the session is used by someone else: push fatigue,
+    /// travel no one can make, anonymizers, a session whose client changed.
+    pub(crate) fn mitigable(self) -> bool {
+        use SignalCode::*;
+        matches!(
+            self,
+            NewCountry
+                | UnfamiliarLocation
+                | UnfamiliarNetwork
+                | NewDevice
+                | UntrustedDevice
+                | FailedLoginBurst
+                | LoginAfterFailures
+                | SessionLongLived
+                | AssuranceStale
+        )
+    }
+
+    /// Whether the signal stays with the session once seen. Signals about
+    /// the moment (session age, a denial, a failure) are recomputed instead.
+    pub(crate) fn sticky(self) -> bool {
+        use SignalCode::*;
+        !matches!(self, SessionLongLived | AssuranceStale | MfaPushDenied | FailedLoginBurst)
+    }
+}
+
+/// One detector observation, before weighting.
+#[derive(Clone, Debug)]
+pub(crate) struct Finding {
+    pub code: SignalCode,
+    pub evidence: Value,
+}
+
+impl Finding {
+    pub(crate) fn new(code: SignalCode, evidence: Value) -> Finding {
+        Finding { code, evidence }
+    }
+}

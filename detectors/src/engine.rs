@@ -1,0 +1,576 @@
+//! The engine: state store, detectors, scoring, learning.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use lru::LruCache;
+use riskstream_schemas::{
+    AssuranceState, AuthType, Decision, Event, EventBody, EventKind, ModelInfo, PrincipalType, RecordPrincipal,
+    RejectReason, Rejection, RiskRecord, Sensitivity, Signal, Timestamp, Trigger, RISK_SCHEMA_ID,
+};
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use serde_json::json;
+
+use crate::detectors::{self, Finding, SignalCode};
+use crate::geo::{GeoIp, IpInfo};
+use crate::policy::Policy;
+use crate::score::{self, AssuranceView, Because};
+use crate::state::{
+    hash_str, network_key, prune_window, user_agent_skeleton, Fix, PrincipalState, SeenId, SessionState, StickySignal,
+};
+use crate::MODEL_VERSION;
+
+/// Bounds on the state the engine keeps.
+#[derive(Clone, Debug)]
+pub struct StateLimits {
+    /// Principals tracked at once; the least recently seen is evicted beyond.
+    pub max_principals: usize,
+    /// A principal unseen for this long (event time) is forgotten, seconds.
+    /// Default 30 days: long enough for monthly routines, short enough that
+    /// leavers' state goes.
+    pub idle_expiry_seconds: i64,
+    /// Sessions kept per principal; the least recently seen is evicted beyond.
+    pub max_sessions_per_principal: usize,
+    /// A session unseen for this long is forgotten, seconds. Default 7 days,
+    /// beyond any IdP's refresh-token idle lifetime we know of.
+    pub session_idle_seconds: i64,
+    /// Event ids remembered per principal for duplicate detection.
+    pub remembered_ids: usize,
+    /// Of those, how many keep their record, to re-emit it on redelivery.
+    pub remembered_records: usize,
+    /// Networks tracked per engine for the tenant-infrastructure table.
+    pub max_networks: usize,
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        StateLimits {
+            max_principals: 1_000_000,
+            idle_expiry_seconds: 30 * 24 * 3600,
+            max_sessions_per_principal: 64,
+            session_idle_seconds: 7 * 24 * 3600,
+            remembered_ids: 256,
+            remembered_records: 16,
+            max_networks: 1_000_000,
+        }
+    }
+}
+
+/// The frozen, shared part of an engine.
+#[derive(Debug)]
+pub struct EngineConfig {
+    /// Validated policy.
+    pub policy: Policy,
+    /// GeoIP databases.
+    pub geo: GeoIp,
+    /// State bounds.
+    pub limits: StateLimits,
+}
+
+/// Counters for telemetry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Principals tracked now.
+    pub principals: usize,
+    /// Sessions tracked now.
+    pub sessions: usize,
+    /// Principals evicted by the cap.
+    pub evicted: u64,
+    /// Principals expired by idleness.
+    pub expired: u64,
+    /// Duplicate ids answered with their first record.
+    pub replayed_duplicates: u64,
+}
+
+/// What the tenant knows of a network: who authenticated cleanly from it.
+#[derive(Debug, Default)]
+struct NetworkUse {
+    principals: Vec<u64>,
+    shared: bool,
+}
+
+/// Everything a detector may read.
+pub(crate) struct DetectContext<'a> {
+    pub event: &'a Event,
+    pub kind: PrincipalType,
+    pub policy: &'a Policy,
+    pub principal: &'a PrincipalState,
+    pub session: &'a SessionState,
+    pub ip_info: Option<&'a IpInfo>,
+    pub network: Option<u64>,
+    pub device: Option<u64>,
+    pub ua_skeleton: Option<u64>,
+    pub shared_network: bool,
+    pub session_score_before: u8,
+}
+
+impl DetectContext<'_> {
+    pub(crate) fn network_label(&self) -> Option<String> {
+        network_label(self.event.context.ip, self.ip_info)
+    }
+}
+
+fn network_label(ip: Option<IpAddr>, info: Option<&IpInfo>) -> Option<String> {
+    match info.and_then(|i| i.asn.map(|a| (a, i.as_org.clone()))) {
+        Some((asn, Some(org))) => Some(format!("AS{asn} {org}")),
+        Some((asn, None)) => Some(format!("AS{asn}")),
+        None => ip.map(|ip| ip.to_string()),
+    }
+}
+
+/// The scoring engine for a set of principals (one partition, or a replay).
+pub struct Engine {
+    config: Arc<EngineConfig>,
+    principals: LruCache<String, PrincipalState, FxBuildHasher>,
+    networks: FxHashMap<(u64, u64), NetworkUse>,
+    stats: EngineStats,
+    findings: Vec<Finding>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("stats", &self.stats()).finish()
+    }
+}
+
+fn principal_key(tenant: &str, id: &str) -> String {
+    let mut k = String::with_capacity(tenant.len() + id.len() + 1);
+    k.push_str(tenant);
+    k.push('\u{1f}');
+    k.push_str(id);
+    k
+}
+
+fn is_authentication(body: &EventBody, kind: PrincipalType) -> bool {
+    match body {
+        EventBody::Auth(AuthType::LoginSuccess | AuthType::MfaSuccess) => true,
+        EventBody::Auth(AuthType::TokenIssued) => kind != PrincipalType::Human,
+        _ => false,
+    }
+}
+
+impl Engine {
+    /// A new engine with empty state.
+    pub fn new(config: Arc<EngineConfig>) -> Engine {
+        Engine {
+            principals: LruCache::unbounded_with_hasher(FxBuildHasher),
+            networks: FxHashMap::default(),
+            stats: EngineStats::default(),
+            findings: Vec::new(),
+            config,
+        }
+    }
+
+    /// The shared configuration.
+    pub fn config(&self) -> &Arc<EngineConfig> {
+        &self.config
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> EngineStats {
+        let mut s = self.stats;
+        s.principals = self.principals.len();
+        s.sessions = self.principals.iter().map(|(_, p)| p.sessions.len()).sum();
+        s
+    }
+
+    /// When the next principal becomes idle enough to expire, in event time;
+    /// the shell calls [`Engine::handle_timeout`] once its clock passes it.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.principals
+            .peek_lru()
+            .map(|(_, p)| p.last_seen.plus_seconds(self.config.limits.idle_expiry_seconds))
+    }
+
+    /// Forgets principals idle since before `now - idle_expiry`.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let idle = self.config.limits.idle_expiry_seconds;
+        while let Some((_, p)) = self.principals.peek_lru() {
+            if p.last_seen.plus_seconds(idle) <= now {
+                self.principals.pop_lru();
+                self.stats.expired += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Scores one event and returns its risk record.
+    ///
+    /// A repeated event id changes no state: while the engine remembers the
+    /// id with its record, that record is returned again, identical; once
+    /// only the id is remembered, the event is rejected as `duplicate`.
+    pub fn handle_event(&mut self, event: &Event) -> Result<RiskRecord, Rejection> {
+        let config = Arc::clone(&self.config);
+        let policy = &config.policy;
+        let limits = &config.limits;
+        let key = principal_key(&event.tenant, &event.principal.id);
+        if !self.principals.contains(&key) {
+            if self.principals.len() >= limits.max_principals && self.principals.pop_lru().is_some() {
+                self.stats.evicted += 1;
+            }
+            self.principals.put(key.clone(), PrincipalState::new(event.principal.kind, event.time));
+        }
+        let Some(p) = self.principals.get_mut(&key) else {
+            return Err(Rejection::new(RejectReason::InvalidField, Some("principal.id"), "state store full"));
+        };
+
+        let id_hash = hash_str(&event.id);
+        if let Some(seen) = p.seen_ids.iter().find(|s| s.hash == id_hash) {
+            return match &seen.record {
+                Some(r) => {
+                    self.stats.replayed_duplicates += 1;
+                    Ok((**r).clone())
+                }
+                None => Err(Rejection::new(
+                    RejectReason::Duplicate,
+                    Some("id"),
+                    format!("event id {:?} was already scored", event.id),
+                )),
+            };
+        }
+        let now = event.time;
+        p.last_seen = p.last_seen.max(now);
+        p.kind = event.principal.kind;
+        let kind = p.kind;
+
+        // Address facts, cached for the principal's last address.
+        let ip_info: Option<IpInfo> = match event.context.ip {
+            None => None,
+            Some(ip) => match &p.last_ip {
+                Some((last, info)) if *last == ip => Some(info.clone()),
+                _ => {
+                    let info = config.geo.lookup(ip);
+                    p.last_ip = Some((ip, info.clone()));
+                    Some(info)
+                }
+            },
+        };
+        let asn = event.context.asn.or(ip_info.as_ref().and_then(|i| i.asn));
+        let network = event.context.ip.map(|ip| network_key(ip, asn));
+        let tenant_hash = hash_str(&event.tenant);
+        let shared_network = network
+            .and_then(|n| self.networks.get(&(tenant_hash, n)))
+            .is_some_and(|u| u.shared);
+        let device = event.context.device_id.as_deref().map(hash_str);
+        let ua_skeleton = event.context.user_agent.as_deref().map(user_agent_skeleton);
+
+        // The session: found, or opened (evicting the stalest beyond the cap).
+        let session_idle_ms = limits.session_idle_seconds * 1000;
+        p.sessions.retain(|s| now.0 - s.last_seen.0 <= session_idle_ms);
+        let si = match p.sessions.iter().position(|s| s.id == event.session) {
+            Some(i) => i,
+            None => {
+                if p.sessions.len() >= limits.max_sessions_per_principal
+                    && let Some(stalest) = p
+                        .sessions
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, s)| s.last_seen)
+                        .map(|(i, _)| i)
+                {
+                    p.sessions.swap_remove(stalest);
+                }
+                p.sessions.push(SessionState::new(&event.session, now));
+                p.sessions.len() - 1
+            }
+        };
+
+        let sticky_sum: f64 = p.sessions[si].sticky.iter().map(|s| s.weight).sum();
+        let session_score_before = score::score_of(policy.base_log_odds + sticky_sum);
+
+        // Detect.
+        let mut findings = std::mem::take(&mut self.findings);
+        findings.clear();
+        {
+            let ctx = DetectContext {
+                event,
+                kind,
+                policy,
+                principal: p,
+                session: &p.sessions[si],
+                ip_info: ip_info.as_ref(),
+                network,
+                device,
+                ua_skeleton,
+                shared_network,
+                session_score_before,
+            };
+            detectors::auth_failures::detect(&ctx, &mut findings);
+            detectors::geo_velocity::detect(&ctx, &mut findings);
+            detectors::anonymizer::detect(&ctx, &mut findings);
+            detectors::device::detect(&ctx, &mut findings);
+            detectors::session_context::detect(&ctx, &mut findings);
+        }
+
+        // Sensitivity of the trigger.
+        let sensitivity = match &event.body {
+            EventBody::Auth(t) => policy.auth_sensitivity(t.as_str()),
+            EventBody::Action(a) => policy.action_sensitivity(&a.name),
+        };
+
+        let session = &mut p.sessions[si];
+        for f in findings.iter().filter(|f| f.code.sticky()) {
+            if !session.has_sticky(f.code) {
+                session.sticky.push(StickySignal { weight: policy.weight(f.code), finding: f.clone() });
+            }
+        }
+        let momentary: Vec<&Finding> = findings.iter().filter(|f| !f.code.sticky()).collect();
+        let mut log_odds = policy.base_log_odds;
+        log_odds += session.sticky.iter().map(|s| s.weight).sum::<f64>();
+        log_odds += momentary.iter().map(|f| policy.weight(f.code)).sum::<f64>();
+        let score = score::score_of(log_odds);
+        let level = score::level_of(policy, score);
+
+        let satisfied_at = session
+            .satisfied
+            .filter(|(_, n)| *n == session.sticky.len())
+            .map(|(t, _)| t);
+        let view = AssuranceView {
+            kind,
+            aal: session.aal,
+            last_strong_auth: session.last_strong_auth,
+            satisfied_at,
+        };
+        let per_class = score::decide_all(policy, score, &view, now);
+        let (decision, because) = per_class[sensitivity.index()];
+        let step_up = if decision == Decision::StepUp {
+            Some(policy.step_up_for(kind, sensitivity))
+        } else {
+            Sensitivity::ALL
+                .into_iter()
+                .find(|c| per_class[c.index()].0 == Decision::StepUp)
+                .map(|c| policy.step_up_for(kind, c))
+        };
+
+        let mut signals: Vec<Signal> = Vec::with_capacity(session.sticky.len() + momentary.len() + 1);
+        for s in &session.sticky {
+            signals.push(signal(s.finding.code, s.weight, &s.finding.evidence));
+        }
+        for f in &momentary {
+            signals.push(signal(f.code, policy.weight(f.code), &f.evidence));
+        }
+        if because == Because::Assurance {
+            signals.push(signal(
+                SignalCode::AssuranceStale,
+                policy.weight(SignalCode::AssuranceStale),
+                &json!({
+                    "aal": session.aal,
+                    "last_strong_auth": session.last_strong_auth,
+                    "required_aal": policy.class(sensitivity).min_aal,
+                    "max_age_minutes": policy.class(sensitivity).max_auth_age_ms.map(|m| m / 60_000),
+                }),
+            ));
+        }
+        // Highest contribution first, so the top signal explains the most.
+        signals.sort_by(|a, b| b.weight.total_cmp(&a.weight).then_with(|| a.code.cmp(&b.code)));
+
+        session.seq += 1;
+        session.last_seen = session.last_seen.max(now);
+        session.level = level;
+        let record = RiskRecord {
+            schema: Cow::Borrowed(RISK_SCHEMA_ID),
+            tenant: event.tenant.clone(),
+            principal: RecordPrincipal { id: event.principal.id.clone(), kind },
+            session: event.session.clone(),
+            seq: session.seq,
+            time: now,
+            trigger: Trigger {
+                event_id: event.id.clone(),
+                kind: event.kind(),
+                name: event.name().to_owned(),
+                sensitivity,
+            },
+            score,
+            level,
+            decision,
+            step_up,
+            decisions: score::pack(&per_class),
+            assurance: AssuranceState { aal: session.aal, last_strong_auth: session.last_strong_auth },
+            signals,
+            model: ModelInfo { version: Cow::Borrowed(MODEL_VERSION), policy: policy.hash().to_owned() },
+        };
+
+        // Learn.
+        let learned_net = self.learn(event, &key, &findings, ip_info.as_ref(), network, device, ua_skeleton, si, score);
+        if let Some(net) = learned_net {
+            let k = (tenant_hash, net);
+            let threshold = policy.detectors.shared_network_principals;
+            if self.networks.len() < limits.max_networks || self.networks.contains_key(&k) {
+                let u = self.networks.entry(k).or_default();
+                let who = hash_str(&key);
+                if !u.shared && !u.principals.contains(&who) {
+                    u.principals.push(who);
+                    if u.principals.len() >= threshold {
+                        u.shared = true;
+                        u.principals = Vec::new();
+                    }
+                }
+            }
+        }
+        self.findings = findings;
+
+        // Remember the id, with the record while it is recent.
+        if let Some(p) = self.principals.get_mut(&key) {
+            let record = Arc::new(record.clone());
+            p.seen_ids.push_back(SeenId { hash: id_hash, record: Some(record) });
+            if p.seen_ids.len() > limits.remembered_records {
+                let idx = p.seen_ids.len() - 1 - limits.remembered_records;
+                if let Some(old) = p.seen_ids.get_mut(idx) {
+                    old.record = None;
+                }
+            }
+            while p.seen_ids.len() > limits.remembered_ids {
+                p.seen_ids.pop_front();
+            }
+        }
+        Ok(record)
+    }
+
+    /// Updates state after scoring. Returns the network to credit to the
+    /// tenant's infrastructure table, if this was a clean authentication.
+    #[allow(clippy::too_many_arguments)]
+    fn learn(
+        &mut self,
+        event: &Event,
+        key: &str,
+        findings: &[Finding],
+        ip_info: Option<&IpInfo>,
+        network: Option<u64>,
+        device: Option<u64>,
+        ua_skeleton: Option<u64>,
+        si: usize,
+        score: u8,
+    ) -> Option<u64> {
+        let config = Arc::clone(&self.config);
+        let policy = &config.policy;
+        let params = &policy.detectors;
+        let cap = params.history_size;
+        let p = self.principals.get_mut(key)?;
+        let now = event.time;
+        let kind = p.kind;
+
+        match event.auth_type() {
+            Some(AuthType::LoginFailure) => {
+                p.failures.push_back(now);
+                prune_window(&mut p.failures, now, i64::from(params.failure_window_seconds) * 1000);
+            }
+            Some(AuthType::MfaPushDenied) => {
+                p.push_denials.push_back(now);
+                prune_window(&mut p.push_denials, now, i64::from(params.push_window_seconds) * 1000);
+            }
+            Some(AuthType::LoginSuccess | AuthType::MfaSuccess) => {
+                p.push_denials.clear();
+                if event.auth_type() == Some(AuthType::LoginSuccess) {
+                    p.failures.clear();
+                }
+            }
+            _ => {}
+        }
+
+        let session = &mut p.sessions[si];
+        if session.network.is_none() {
+            session.network = network;
+            session.network_label = network_label(event.context.ip, ip_info);
+        }
+        if session.ua_skeleton.is_none() {
+            session.ua_skeleton = ua_skeleton;
+            session.user_agent = event.context.user_agent.clone();
+        }
+        if session.device.is_none() {
+            session.device = device;
+        }
+
+        let risky_enrolment = findings.iter().any(|f| f.code == SignalCode::RiskyEnrolment);
+        if risky_enrolment && let Some(d) = device {
+            p.tainted_devices.touch(d, now, cap);
+        }
+
+        let session = &mut p.sessions[si];
+        let non_mitigable = session.sticky.iter().any(|s| !s.finding.code.mitigable());
+        let mut credit = None;
+        let mut clean_auth = false;
+        if is_authentication(&event.body, kind) {
+            let aal = event.aal().unwrap_or(1);
+            session.aal = session.aal.max(aal);
+            let strong = aal >= 2;
+            if strong {
+                session.last_strong_auth = Some(session.last_strong_auth.map_or(now, |t| t.max(now)));
+            }
+            if (strong || kind != PrincipalType::Human) && !non_mitigable {
+                // The factor was proven with nothing that suggests it is
+                // compromised: it satisfies step-ups while nothing new comes.
+                session.satisfied = Some((now, session.sticky.len()));
+                if score < policy.levels()[1] {
+                    session.sticky.retain(|s| !s.finding.code.mitigable());
+                    session.satisfied = Some((now, session.sticky.len()));
+                    clean_auth = true;
+                }
+            }
+        }
+
+        let clean_session = session.sticky.is_empty() && score < policy.levels()[0];
+        let shared = network.is_some_and(|n| {
+            self.networks
+                .get(&(hash_str(&event.tenant), n))
+                .is_some_and(|u| u.shared)
+        });
+        if clean_auth || (clean_session && p.learned > 0 && session.last_strong_auth.is_some()) {
+            if clean_auth {
+                p.learned += 1;
+                if let Some(d) = device
+                    && !p.tainted_devices.contains(&d)
+                {
+                    p.devices.touch(d, now, cap);
+                }
+                credit = network;
+            }
+            if let Some(n) = network {
+                p.networks.touch(n, now, cap);
+            }
+            if !shared && kind == PrincipalType::Human
+                && let Some(loc) = ip_info.and_then(|i| i.location.as_ref())
+            {
+                if let Some(cc) = &loc.country {
+                    p.countries.touch(cc.clone(), now, cap);
+                }
+                if !detectors::geo_velocity::familiar(&p.places, loc, params.min_travel_km) {
+                    if p.places.len() >= cap {
+                        p.places.remove(0);
+                    }
+                    p.places.push(crate::state::Place {
+                        latitude: loc.latitude,
+                        longitude: loc.longitude,
+                        radius_km: loc.radius_km,
+                    });
+                }
+            }
+        }
+        // The last located event, from sessions not under suspicion only, so
+        // that an attacker's events do not make the victim's next login look
+        // like impossible travel.
+        if clean_session && !shared
+            && let Some(loc) = ip_info.and_then(|i| i.location.as_ref())
+        {
+            p.last_fix = Some(Fix {
+                time: now,
+                latitude: loc.latitude,
+                longitude: loc.longitude,
+                radius_km: loc.radius_km,
+                label: loc.label(),
+            });
+        }
+        let _ = EventKind::Auth;
+        credit
+    }
+}
+
+fn signal(code: SignalCode, weight: f64, evidence: &serde_json::Value) -> Signal {
+    Signal {
+        detector: Cow::Borrowed(code.detector()),
+        code: Cow::Borrowed(code.name()),
+        weight: (weight * 100.0).round() / 100.0,
+        evidence: evidence.clone(),
+    }
+}

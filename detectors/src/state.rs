@@ -1,0 +1,222 @@
+//! Per-principal and per-session state, bounded.
+
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use riskstream_schemas::{Level, PrincipalType, RiskRecord, Timestamp};
+use rustc_hash::FxHasher;
+
+use crate::detectors::{Finding, SignalCode};
+use crate::geo::IpInfo;
+
+/// A 64-bit hash of a string (ids, device ids, user-agent skeletons).
+pub(crate) fn hash_str(s: &str) -> u64 {
+    let mut h = FxHasher::default();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// A user agent with its version numbers removed, hashed: a browser that
+/// updates itself keeps its skeleton, a different browser or OS does not.
+pub(crate) fn user_agent_skeleton(ua: &str) -> u64 {
+    let mut h = FxHasher::default();
+    let mut prev_digit = false;
+    for b in ua.bytes() {
+        let digit = b.is_ascii_digit();
+        if digit || (prev_digit && (b == b'.' || b == b'_')) {
+            prev_digit = true;
+            continue;
+        }
+        prev_digit = false;
+        h.write_u8(b);
+    }
+    h.finish()
+}
+
+/// The network an address belongs to: its AS number when known, otherwise
+/// its /24 (IPv4) or /48 (IPv6) prefix.
+pub(crate) fn network_key(ip: IpAddr, asn: Option<u32>) -> u64 {
+    match (asn, ip) {
+        (Some(asn), _) => u64::from(asn),
+        (None, IpAddr::V4(v4)) => (1 << 62) | u64::from(u32::from(v4) >> 8),
+        (None, IpAddr::V6(v6)) => (2 << 62) | ((u128::from(v6) >> 80) as u64 & ((1 << 62) - 1)),
+    }
+}
+
+/// A small most-recently-used set: the principal's known devices, networks,
+/// countries. Linear search is faster than hashing at these sizes (≤ 256).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct History<T> {
+    items: Vec<(T, Timestamp)>,
+}
+
+impl<T: PartialEq> History<T> {
+    pub(crate) fn contains(&self, item: &T) -> bool {
+        self.items.iter().any(|(i, _)| i == item)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().map(|(i, _)| i)
+    }
+
+    /// Records `item` as seen at `now`, evicting the least recently seen when
+    /// `cap` is reached.
+    pub(crate) fn touch(&mut self, item: T, now: Timestamp, cap: usize) {
+        if let Some(slot) = self.items.iter_mut().find(|(i, _)| *i == item) {
+            slot.1 = slot.1.max(now);
+            return;
+        }
+        if self.items.len() >= cap
+            && let Some(oldest) = self
+                .items
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(n, _)| n)
+        {
+            self.items.swap_remove(oldest);
+        }
+        self.items.push((item, now));
+    }
+}
+
+/// A place a principal authenticated from, for familiarity by distance.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Place {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub radius_km: f64,
+}
+
+/// The last located event of a principal (geo-velocity's "from").
+#[derive(Debug, Clone)]
+pub(crate) struct Fix {
+    pub time: Timestamp,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub radius_km: f64,
+    pub label: String,
+}
+
+/// A signal attached to a session.
+#[derive(Debug, Clone)]
+pub(crate) struct StickySignal {
+    pub finding: Finding,
+    pub weight: f64,
+}
+
+/// Per-session state.
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    pub id: String,
+    /// Last `seq` issued.
+    pub seq: u64,
+    pub started: Timestamp,
+    pub last_seen: Timestamp,
+    /// Context the session started with.
+    pub network: Option<u64>,
+    pub network_label: Option<String>,
+    pub ua_skeleton: Option<u64>,
+    pub user_agent: Option<String>,
+    pub device: Option<u64>,
+    /// Highest aal reached in the session.
+    pub aal: u8,
+    pub last_strong_auth: Option<Timestamp>,
+    /// Signals that stay with the session, one per code.
+    pub sticky: Vec<StickySignal>,
+    /// A strong authentication that satisfies step-ups while `sticky` has
+    /// not grown since: (time, number of sticky signals then).
+    pub satisfied: Option<(Timestamp, usize)>,
+    pub level: Level,
+}
+
+impl SessionState {
+    pub(crate) fn new(id: &str, now: Timestamp) -> SessionState {
+        SessionState {
+            id: id.to_owned(),
+            seq: 0,
+            started: now,
+            last_seen: now,
+            network: None,
+            network_label: None,
+            ua_skeleton: None,
+            user_agent: None,
+            device: None,
+            aal: 0,
+            last_strong_auth: None,
+            sticky: Vec::new(),
+            satisfied: None,
+            level: Level::Low,
+        }
+    }
+
+    pub(crate) fn has_sticky(&self, code: SignalCode) -> bool {
+        self.sticky.iter().any(|s| s.finding.code == code)
+    }
+}
+
+/// A remembered event id and, for the most recent ones, its record.
+#[derive(Debug)]
+pub(crate) struct SeenId {
+    pub hash: u64,
+    pub record: Option<Arc<RiskRecord>>,
+}
+
+/// Per-principal state.
+#[derive(Debug)]
+pub(crate) struct PrincipalState {
+    pub kind: PrincipalType,
+    pub last_seen: Timestamp,
+    /// Clean strong authentications learned from (history maturity).
+    pub learned: u32,
+    pub last_fix: Option<Fix>,
+    pub places: Vec<Place>,
+    pub countries: History<Arc<str>>,
+    pub networks: History<u64>,
+    pub devices: History<u64>,
+    pub tainted_devices: History<u64>,
+    pub failures: VecDeque<Timestamp>,
+    pub push_denials: VecDeque<Timestamp>,
+    pub sessions: Vec<SessionState>,
+    pub seen_ids: VecDeque<SeenId>,
+    /// Cache of the last address looked up.
+    pub last_ip: Option<(IpAddr, IpInfo)>,
+}
+
+impl PrincipalState {
+    pub(crate) fn new(kind: PrincipalType, now: Timestamp) -> PrincipalState {
+        PrincipalState {
+            kind,
+            last_seen: now,
+            learned: 0,
+            last_fix: None,
+            places: Vec::new(),
+            countries: History::default(),
+            networks: History::default(),
+            devices: History::default(),
+            tainted_devices: History::default(),
+            failures: VecDeque::new(),
+            push_denials: VecDeque::new(),
+            sessions: Vec::new(),
+            seen_ids: VecDeque::new(),
+            last_ip: None,
+        }
+    }
+}
+
+/// Prunes entries older than `window_ms` before `now` from a time queue.
+pub(crate) fn prune_window(q: &mut VecDeque<Timestamp>, now: Timestamp, window_ms: i64) {
+    while let Some(front) = q.front() {
+        if now.0 - front.0 > window_ms {
+            q.pop_front();
+        } else {
+            break;
+        }
+    }
+}
