@@ -270,7 +270,9 @@ pub struct Event {
     pub context: Context,
     /// Assurance reached by this event.
     pub auth: Option<Assurance>,
-    /// Ground truth in fixtures; never read by the engine.
+    /// Ground truth in fixtures; never read by the engine. Always an object,
+    /// whose `attack` is a boolean and `scenario` a string when present (the
+    /// parser checks both, since the evaluation reads them).
     pub labels: Option<serde_json::Value>,
 }
 

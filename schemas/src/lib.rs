@@ -8,10 +8,10 @@
 //! # Layout
 //!
 //! - [`event`]: the input event, its enums and its serialised form;
-//! - [`parse`]: bytes to a validated [`Event`] or a typed [`Rejection`] that
+//! - `parse`: bytes to a validated [`Event`] or a typed [`Rejection`] that
 //!   names the field and the reason;
 //! - [`record`]: the output risk record;
-//! - [`timestamp`]: event time as an integer of milliseconds, parsed from and
+//! - `timestamp`: event time as an integer of milliseconds, parsed from and
 //!   formatted to RFC 3339.
 
 pub mod event;
@@ -23,7 +23,7 @@ pub use event::{
     Action, Assurance, AuthType, Context, DeviceTrust, Event, EventBody, EventKind, Principal,
     PrincipalType,
 };
-pub use parse::{parse_event, ParseLimits, Rejection, RejectReason};
+pub use parse::{ParseLimits, RejectReason, Rejection, parse_event};
 pub use record::{
     AssuranceState, Decision, Decisions, Level, ModelInfo, RecordPrincipal, RiskRecord,
     Sensitivity, Signal, StepUp, StepUpMethod, Trigger,

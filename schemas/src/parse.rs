@@ -9,9 +9,12 @@ use std::fmt;
 use std::net::IpAddr;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use crate::event::{Action, Assurance, AuthType, Context, DeviceTrust, Event, EventBody, Principal};
-use crate::{PrincipalType, Timestamp, EVENT_SCHEMA_ID};
+use crate::event::{
+    Action, Assurance, AuthType, Context, DeviceTrust, Event, EventBody, Principal,
+};
+use crate::{EVENT_SCHEMA_ID, PrincipalType, Timestamp};
 
 /// Limits applied before and while parsing.
 #[derive(Clone, Copy, Debug)]
@@ -24,7 +27,9 @@ pub struct ParseLimits {
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        ParseLimits { max_bytes: 64 * 1024 }
+        ParseLimits {
+            max_bytes: 64 * 1024,
+        }
     }
 }
 
@@ -111,6 +116,13 @@ impl Rejection {
     }
 }
 
+// Every wire struct ends with a flattened `IgnoredAny`. Besides ignoring the
+// fields the contract lets senders add, a flattened field makes serde read the
+// struct through `deserialize_map` only: without it, serde_json would also
+// read a struct from a JSON array, field by field in declaration order, so
+// `["riskstream.event.v1","auth",...]` or `"principal":["u-1"]` would pass
+// for objects.
+
 #[derive(Deserialize)]
 struct WireEvent {
     schema: Option<String>,
@@ -127,7 +139,9 @@ struct WireEvent {
     attributes: Option<serde_json::Map<String, serde_json::Value>>,
     context: Option<WireContext>,
     auth: Option<WireAuth>,
-    labels: Option<serde_json::Value>,
+    labels: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(flatten)]
+    _unknown: IgnoredAny,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +150,8 @@ struct WirePrincipal {
     #[serde(rename = "type")]
     kind: Option<String>,
     role: Option<String>,
+    #[serde(flatten)]
+    _unknown: IgnoredAny,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +161,8 @@ struct WireContext {
     device_id: Option<String>,
     device_trust: Option<String>,
     asn: Option<WireAsn>,
+    #[serde(flatten)]
+    _unknown: IgnoredAny,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +177,8 @@ struct WireAuth {
     aal: Option<u8>,
     acr: Option<String>,
     amr: Option<Vec<String>>,
+    #[serde(flatten)]
+    _unknown: IgnoredAny,
 }
 
 /// Parses one event from bytes and checks it against the contract.
@@ -195,8 +215,16 @@ fn classify_serde_error(e: serde_path_to_error::Error<serde_json::Error>) -> Rej
 fn required(value: Option<String>, field: &str) -> Result<String, Rejection> {
     match value {
         Some(v) if !v.is_empty() => Ok(v),
-        Some(_) => Err(Rejection::new(RejectReason::MissingField, Some(field), "empty")),
-        None => Err(Rejection::new(RejectReason::MissingField, Some(field), "absent")),
+        Some(_) => Err(Rejection::new(
+            RejectReason::MissingField,
+            Some(field),
+            "empty",
+        )),
+        None => Err(Rejection::new(
+            RejectReason::MissingField,
+            Some(field),
+            "absent",
+        )),
     }
 }
 
@@ -213,7 +241,11 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
     let id = required(w.id, "id")?;
     let time_raw = required(w.time, "time")?;
     let time = Timestamp::parse_rfc3339(&time_raw).map_err(|e| {
-        Rejection::new(RejectReason::UnparsableTime, Some("time"), format!("{time_raw:?}: {e}"))
+        Rejection::new(
+            RejectReason::UnparsableTime,
+            Some("time"),
+            format!("{time_raw:?}: {e}"),
+        )
     })?;
     let wp = w
         .principal
@@ -258,7 +290,11 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
             ip: match c.ip.as_deref() {
                 None | Some("") => None,
                 Some(s) => Some(s.parse::<IpAddr>().map_err(|_| {
-                    Rejection::new(RejectReason::InvalidField, Some("context.ip"), format!("{s:?} is not an IP address"))
+                    Rejection::new(
+                        RejectReason::InvalidField,
+                        Some("context.ip"),
+                        format!("{s:?} is not an IP address"),
+                    )
                 })?),
             },
             user_agent: c.user_agent.filter(|s| !s.is_empty()),
@@ -277,9 +313,23 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
                 None => None,
                 Some(WireAsn::Number(n)) => Some(n),
                 Some(WireAsn::Text(s)) => {
-                    let digits = s.strip_prefix("AS").or_else(|| s.strip_prefix("as")).unwrap_or(&s);
-                    Some(digits.parse::<u32>().map_err(|_| {
-                        Rejection::new(RejectReason::InvalidField, Some("context.asn"), format!("{s:?} is not an AS number"))
+                    let digits = s
+                        .strip_prefix("AS")
+                        .or_else(|| s.strip_prefix("as"))
+                        .unwrap_or(&s);
+                    // `u32::from_str` also takes a leading `+`, which no AS
+                    // number is written with.
+                    let number = if digits.bytes().all(|b| b.is_ascii_digit()) {
+                        digits.parse::<u32>().ok()
+                    } else {
+                        None
+                    };
+                    Some(number.ok_or_else(|| {
+                        Rejection::new(
+                            RejectReason::InvalidField,
+                            Some("context.asn"),
+                            format!("{s:?} is not an AS number"),
+                        )
                     })?)
                 }
             },
@@ -307,7 +357,10 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
     Ok(Event {
         id,
         time,
-        tenant: w.tenant.filter(|t| !t.is_empty()).unwrap_or_else(|| "default".to_owned()),
+        tenant: w
+            .tenant
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "default".to_owned()),
         principal,
         session,
         body,
@@ -315,12 +368,41 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
         attributes: w.attributes,
         context,
         auth,
-        labels: w.labels,
+        labels: w.labels.map(check_labels).transpose()?,
     })
+}
+
+/// Checks the two labels the evaluation reads. A fixture whose `attack` is
+/// `"yes"` would otherwise count silently as benign.
+fn check_labels(
+    labels: serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Value, Rejection> {
+    if let Some(v) = labels.get("attack")
+        && !v.is_boolean()
+    {
+        return Err(Rejection::new(
+            RejectReason::InvalidField,
+            Some("labels.attack"),
+            format!("{v}, expected true or false"),
+        ));
+    }
+    if let Some(v) = labels.get("scenario")
+        && !v.is_string()
+    {
+        return Err(Rejection::new(
+            RejectReason::InvalidField,
+            Some("labels.scenario"),
+            format!("{v}, expected a string"),
+        ));
+    }
+    Ok(serde_json::Value::Object(labels))
 }
 
 #[cfg(test)]
 mod tests {
+    // Tests panic on purpose when something is wrong.
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     const GOOD: &str = r#"{"schema":"riskstream.event.v1","kind":"auth","id":"evt-0001","time":"2026-11-30T10:15:02.123Z","tenant":"acme","principal":{"id":"u-42","type":"human","role":"finance"},"session":"s-9f2","type":"login.success","context":{"ip":"81.2.69.142","user_agent":"Mozilla/5.0","device_id":"d-7","device_trust":"managed"},"auth":{"aal":2,"acr":"urn:acme:mfa","amr":["pwd","otp"]},"labels":{"attack":false}}"#;
@@ -347,21 +429,42 @@ mod tests {
         let r = reject("not json");
         assert_eq!(r.reason, RejectReason::NotJson);
         let r = reject(&GOOD.replace(r#""id":"evt-0001","#, ""));
-        assert_eq!((r.reason, r.field.as_deref()), (RejectReason::MissingField, Some("id")));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::MissingField, Some("id"))
+        );
         let r = reject(&GOOD.replace(r#""kind":"auth""#, r#""kind":"audit""#));
-        assert_eq!((r.reason, r.field.as_deref()), (RejectReason::UnknownKind, Some("kind")));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::UnknownKind, Some("kind"))
+        );
         let r = reject(&GOOD.replace("login.success", "login.maybe"));
-        assert_eq!((r.reason, r.field.as_deref()), (RejectReason::UnknownType, Some("type")));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::UnknownType, Some("type"))
+        );
         let r = reject(&GOOD.replace("2026-11-30T10:15:02.123Z", "30/11/2026"));
-        assert_eq!((r.reason, r.field.as_deref()), (RejectReason::UnparsableTime, Some("time")));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::UnparsableTime, Some("time"))
+        );
         let r = reject(&GOOD.replace(r#""aal":2"#, r#""aal":"two""#));
-        assert_eq!((r.reason, r.field.as_deref()), (RejectReason::InvalidField, Some("auth.aal")));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::InvalidField, Some("auth.aal"))
+        );
         let r = reject(&GOOD.replace("81.2.69.142", "81.2.69"));
-        assert_eq!((r.reason, r.field.as_deref()), (RejectReason::InvalidField, Some("context.ip")));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::InvalidField, Some("context.ip"))
+        );
         let r = reject(&GOOD.replace("riskstream.event.v1", "riskstream.event.v2"));
         assert_eq!(r.reason, RejectReason::UnknownSchema);
         let r = reject(&GOOD.replace(r#""session":"s-9f2""#, r#""session":"""#));
-        assert_eq!((r.reason, r.field.as_deref()), (RejectReason::MissingField, Some("session")));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::MissingField, Some("session"))
+        );
         let r = reject(&format!("{GOOD} trailing"));
         assert_eq!(r.reason, RejectReason::NotJson);
         let r = reject("[1,2]");
@@ -378,6 +481,9 @@ mod tests {
         assert_eq!(e.tenant, "default");
         assert_eq!(e.context.asn, Some(64500));
         let r = reject(&action.replace(r#""action":"data.export","#, ""));
-        assert_eq!((r.reason, r.field.as_deref()), (RejectReason::MissingField, Some("action")));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::MissingField, Some("action"))
+        );
     }
 }

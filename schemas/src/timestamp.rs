@@ -3,9 +3,9 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::OffsetDateTime;
 
 /// An instant in event time, in milliseconds since 1970-01-01T00:00:00Z.
 ///
@@ -20,13 +20,34 @@ pub struct Timestamp(pub i64);
 pub struct TimestampError(String);
 
 impl Timestamp {
+    /// The earliest instant RFC 3339 can write: `0000-01-01T00:00:00.000Z`.
+    pub const EARLIEST: Timestamp = Timestamp(-62_167_219_200_000);
+    /// The latest instant RFC 3339 can write: `9999-12-31T23:59:59.999Z`.
+    pub const LATEST: Timestamp = Timestamp(253_402_300_799_999);
+
     /// Parses an RFC 3339 date-time with offset (`Z` or `±hh:mm`).
+    ///
+    /// Date and time must be separated by `T` (or `t`), as in the grammar of
+    /// RFC 3339 section 5.6 and JSON Schema's `date-time`; the `time` crate
+    /// alone would take any byte there.
     pub fn parse_rfc3339(s: &str) -> Result<Self, TimestampError> {
+        if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+            return Err(TimestampError(
+                "date and time must be separated by T".to_owned(),
+            ));
+        }
         let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| TimestampError(e.to_string()))?;
-        let millis = t.unix_timestamp_nanos() / 1_000_000;
+        // Floor, not truncation toward zero: 1969-12-31T23:59:59.9995Z is in
+        // the millisecond 23:59:59.999, not 1970-01-01T00:00:00.000.
+        let millis = t.unix_timestamp_nanos().div_euclid(1_000_000);
         i64::try_from(millis)
             .map(Timestamp)
             .map_err(|_| TimestampError("out of range".to_owned()))
+    }
+
+    /// Whether RFC 3339 can write this instant: its year is 0000 to 9999.
+    pub fn is_rfc3339_range(self) -> bool {
+        (Self::EARLIEST..=Self::LATEST).contains(&self)
     }
 
     /// Milliseconds since the epoch.
@@ -48,23 +69,37 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     /// Formats as `YYYY-MM-DDThh:mm:ss.mmmZ`, always UTC with milliseconds, so
     /// that the same instant always gives the same bytes.
+    ///
+    /// An instant outside [`Timestamp::EARLIEST`]..=[`Timestamp::LATEST`] has
+    /// no RFC 3339 form and is shown as milliseconds since the epoch, e.g.
+    /// `@-62167219200001ms`: `Display` must not fail, since `to_string()` and
+    /// serde_json's `collect_str` panic when it does.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let format = format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
         );
         let nanos = i128::from(self.0) * 1_000_000;
-        match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-            Ok(t) => match t.format(&format) {
-                Ok(s) => f.write_str(&s),
-                Err(_) => Err(fmt::Error),
-            },
-            Err(_) => Err(fmt::Error),
+        let formatted = match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+            Ok(t) if self.is_rfc3339_range() => t.format(&format).ok(),
+            _ => None,
+        };
+        match formatted {
+            Some(s) => f.write_str(&s),
+            None => write!(f, "@{}ms", self.0),
         }
     }
 }
 
 impl Serialize for Timestamp {
+    /// Serialises the RFC 3339 form; an instant outside the years 0000 to
+    /// 9999 is an error, since the contract's `time` fields are RFC 3339.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !self.is_rfc3339_range() {
+            return Err(serde::ser::Error::custom(format_args!(
+                "timestamp {} ms is outside the years 0000 to 9999 that RFC 3339 can write",
+                self.0
+            )));
+        }
         serializer.collect_str(self)
     }
 }
@@ -78,6 +113,9 @@ impl<'de> Deserialize<'de> for Timestamp {
 
 #[cfg(test)]
 mod tests {
+    // Tests panic on purpose when something is wrong.
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -86,6 +124,44 @@ mod tests {
         let b = Timestamp::parse_rfc3339("2026-11-30T11:15:02.123+01:00").unwrap();
         assert_eq!(a, b);
         assert_eq!(a.to_string(), "2026-11-30T10:15:02.123Z");
+    }
+
+    #[test]
+    fn truncates_sub_millisecond_digits_toward_the_past() {
+        let t = Timestamp::parse_rfc3339("1969-12-31T23:59:59.9995Z").unwrap();
+        assert_eq!(t, Timestamp(-1));
+        assert_eq!(t.to_string(), "1969-12-31T23:59:59.999Z");
+        let t = Timestamp::parse_rfc3339("2026-11-30T10:15:02.1239Z").unwrap();
+        assert_eq!(t.to_string(), "2026-11-30T10:15:02.123Z");
+    }
+
+    #[test]
+    fn range_ends_are_the_rfc3339_years() {
+        let earliest = Timestamp::parse_rfc3339("0000-01-01T00:00:00Z").unwrap();
+        let latest = Timestamp::parse_rfc3339("9999-12-31T23:59:59.999999Z").unwrap();
+        assert_eq!((earliest, latest), (Timestamp::EARLIEST, Timestamp::LATEST));
+        assert_eq!(Timestamp::EARLIEST.to_string(), "0000-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp::LATEST.to_string(), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn out_of_range_instants_display_but_do_not_serialise() {
+        for t in [
+            Timestamp(i64::MIN),
+            Timestamp(Timestamp::EARLIEST.0 - 1),
+            Timestamp(Timestamp::LATEST.0 + 1),
+            Timestamp(i64::MAX),
+        ] {
+            assert_eq!(t.to_string(), format!("@{}ms", t.0));
+            assert!(serde_json::to_string(&t).is_err());
+        }
+    }
+
+    #[test]
+    fn rejects_separators_other_than_t() {
+        assert!(Timestamp::parse_rfc3339("2026-11-30t10:15:02z").is_ok());
+        assert!(Timestamp::parse_rfc3339("2026-11-30 10:15:02Z").is_err());
+        assert!(Timestamp::parse_rfc3339("2026-11-30x10:15:02Z").is_err());
     }
 
     #[test]
