@@ -6,20 +6,21 @@ use std::sync::Arc;
 
 use lru::LruCache;
 use riskstream_schemas::{
-    AssuranceState, AuthType, Decision, Event, EventBody, EventKind, ModelInfo, PrincipalType, RecordPrincipal,
-    RejectReason, Rejection, RiskRecord, Sensitivity, Signal, Timestamp, Trigger, RISK_SCHEMA_ID,
+    AssuranceState, AuthType, Decision, Event, EventBody, ModelInfo, PrincipalType, RISK_SCHEMA_ID,
+    RecordPrincipal, RejectReason, Rejection, RiskRecord, Sensitivity, Signal, Timestamp, Trigger,
 };
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde_json::json;
 
+use crate::MODEL_VERSION;
 use crate::detectors::{self, Finding, SignalCode};
 use crate::geo::{GeoIp, IpInfo};
 use crate::policy::Policy;
 use crate::score::{self, AssuranceView, Because};
 use crate::state::{
-    hash_str, network_key, prune_window, user_agent_skeleton, Fix, PrincipalState, SeenId, SessionState, StickySignal,
+    Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key, prune_window,
+    user_agent_skeleton,
 };
-use crate::MODEL_VERSION;
 
 /// Bounds on the state the engine keeps.
 #[derive(Clone, Debug)]
@@ -130,7 +131,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("stats", &self.stats()).finish()
+        f.debug_struct("Engine")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -178,9 +181,10 @@ impl Engine {
     /// When the next principal becomes idle enough to expire, in event time;
     /// the shell calls [`Engine::handle_timeout`] once its clock passes it.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.principals
-            .peek_lru()
-            .map(|(_, p)| p.last_seen.plus_seconds(self.config.limits.idle_expiry_seconds))
+        self.principals.peek_lru().map(|(_, p)| {
+            p.last_seen
+                .plus_seconds(self.config.limits.idle_expiry_seconds)
+        })
     }
 
     /// Forgets principals idle since before `now - idle_expiry`.
@@ -207,13 +211,21 @@ impl Engine {
         let limits = &config.limits;
         let key = principal_key(&event.tenant, &event.principal.id);
         if !self.principals.contains(&key) {
-            if self.principals.len() >= limits.max_principals && self.principals.pop_lru().is_some() {
+            if self.principals.len() >= limits.max_principals && self.principals.pop_lru().is_some()
+            {
                 self.stats.evicted += 1;
             }
-            self.principals.put(key.clone(), PrincipalState::new(event.principal.kind, event.time));
+            self.principals.put(
+                key.clone(),
+                PrincipalState::new(event.principal.kind, event.time),
+            );
         }
         let Some(p) = self.principals.get_mut(&key) else {
-            return Err(Rejection::new(RejectReason::InvalidField, Some("principal.id"), "state store full"));
+            return Err(Rejection::new(
+                RejectReason::InvalidField,
+                Some("principal.id"),
+                "state store full",
+            ));
         };
 
         let id_hash = hash_str(&event.id);
@@ -258,7 +270,8 @@ impl Engine {
 
         // The session: found, or opened (evicting the stalest beyond the cap).
         let session_idle_ms = limits.session_idle_seconds * 1000;
-        p.sessions.retain(|s| now.0 - s.last_seen.0 <= session_idle_ms);
+        p.sessions
+            .retain(|s| now.0 - s.last_seen.0 <= session_idle_ms);
         let si = match p.sessions.iter().position(|s| s.id == event.session) {
             Some(i) => i,
             None => {
@@ -313,7 +326,10 @@ impl Engine {
         let session = &mut p.sessions[si];
         for f in findings.iter().filter(|f| f.code.sticky()) {
             if !session.has_sticky(f.code) {
-                session.sticky.push(StickySignal { weight: policy.weight(f.code), finding: f.clone() });
+                session.sticky.push(StickySignal {
+                    weight: policy.weight(f.code),
+                    finding: f.clone(),
+                });
             }
         }
         let momentary: Vec<&Finding> = findings.iter().filter(|f| !f.code.sticky()).collect();
@@ -344,7 +360,8 @@ impl Engine {
                 .map(|c| policy.step_up_for(kind, c))
         };
 
-        let mut signals: Vec<Signal> = Vec::with_capacity(session.sticky.len() + momentary.len() + 1);
+        let mut signals: Vec<Signal> =
+            Vec::with_capacity(session.sticky.len() + momentary.len() + 1);
         for s in &session.sticky {
             signals.push(signal(s.finding.code, s.weight, &s.finding.evidence));
         }
@@ -364,7 +381,11 @@ impl Engine {
             ));
         }
         // Highest contribution first, so the top signal explains the most.
-        signals.sort_by(|a, b| b.weight.total_cmp(&a.weight).then_with(|| a.code.cmp(&b.code)));
+        signals.sort_by(|a, b| {
+            b.weight
+                .total_cmp(&a.weight)
+                .then_with(|| a.code.cmp(&b.code))
+        });
 
         session.seq += 1;
         session.last_seen = session.last_seen.max(now);
@@ -372,7 +393,10 @@ impl Engine {
         let record = RiskRecord {
             schema: Cow::Borrowed(RISK_SCHEMA_ID),
             tenant: event.tenant.clone(),
-            principal: RecordPrincipal { id: event.principal.id.clone(), kind },
+            principal: RecordPrincipal {
+                id: event.principal.id.clone(),
+                kind,
+            },
             session: event.session.clone(),
             seq: session.seq,
             time: now,
@@ -387,13 +411,29 @@ impl Engine {
             decision,
             step_up,
             decisions: score::pack(&per_class),
-            assurance: AssuranceState { aal: session.aal, last_strong_auth: session.last_strong_auth },
+            assurance: AssuranceState {
+                aal: session.aal,
+                last_strong_auth: session.last_strong_auth,
+            },
             signals,
-            model: ModelInfo { version: Cow::Borrowed(MODEL_VERSION), policy: policy.hash().to_owned() },
+            model: ModelInfo {
+                version: Cow::Borrowed(MODEL_VERSION),
+                policy: policy.hash().to_owned(),
+            },
         };
 
         // Learn.
-        let learned_net = self.learn(event, &key, &findings, ip_info.as_ref(), network, device, ua_skeleton, si, score);
+        let learned_net = self.learn(
+            event,
+            &key,
+            &findings,
+            ip_info.as_ref(),
+            network,
+            device,
+            ua_skeleton,
+            si,
+            score,
+        );
         if let Some(net) = learned_net {
             let k = (tenant_hash, net);
             let threshold = policy.detectors.shared_network_principals;
@@ -414,7 +454,10 @@ impl Engine {
         // Remember the id, with the record while it is recent.
         if let Some(p) = self.principals.get_mut(&key) {
             let record = Arc::new(record.clone());
-            p.seen_ids.push_back(SeenId { hash: id_hash, record: Some(record) });
+            p.seen_ids.push_back(SeenId {
+                hash: id_hash,
+                record: Some(record),
+            });
             if p.seen_ids.len() > limits.remembered_records {
                 let idx = p.seen_ids.len() - 1 - limits.remembered_records;
                 if let Some(old) = p.seen_ids.get_mut(idx) {
@@ -454,11 +497,19 @@ impl Engine {
         match event.auth_type() {
             Some(AuthType::LoginFailure) => {
                 p.failures.push_back(now);
-                prune_window(&mut p.failures, now, i64::from(params.failure_window_seconds) * 1000);
+                prune_window(
+                    &mut p.failures,
+                    now,
+                    i64::from(params.failure_window_seconds) * 1000,
+                );
             }
             Some(AuthType::MfaPushDenied) => {
                 p.push_denials.push_back(now);
-                prune_window(&mut p.push_denials, now, i64::from(params.push_window_seconds) * 1000);
+                prune_window(
+                    &mut p.push_denials,
+                    now,
+                    i64::from(params.push_window_seconds) * 1000,
+                );
             }
             Some(AuthType::LoginSuccess | AuthType::MfaSuccess) => {
                 p.push_denials.clear();
@@ -482,7 +533,9 @@ impl Engine {
             session.device = device;
         }
 
-        let risky_enrolment = findings.iter().any(|f| f.code == SignalCode::RiskyEnrolment);
+        let risky_enrolment = findings
+            .iter()
+            .any(|f| f.code == SignalCode::RiskyEnrolment);
         if risky_enrolment && let Some(d) = device {
             p.tainted_devices.touch(d, now, cap);
         }
@@ -496,7 +549,8 @@ impl Engine {
             session.aal = session.aal.max(aal);
             let strong = aal >= 2;
             if strong {
-                session.last_strong_auth = Some(session.last_strong_auth.map_or(now, |t| t.max(now)));
+                session.last_strong_auth =
+                    Some(session.last_strong_auth.map_or(now, |t| t.max(now)));
             }
             if (strong || kind != PrincipalType::Human) && !non_mitigable {
                 // The factor was proven with nothing that suggests it is
@@ -529,7 +583,8 @@ impl Engine {
             if let Some(n) = network {
                 p.networks.touch(n, now, cap);
             }
-            if !shared && kind == PrincipalType::Human
+            if !shared
+                && kind == PrincipalType::Human
                 && let Some(loc) = ip_info.and_then(|i| i.location.as_ref())
             {
                 if let Some(cc) = &loc.country {
@@ -550,7 +605,8 @@ impl Engine {
         // The last located event, from sessions not under suspicion only, so
         // that an attacker's events do not make the victim's next login look
         // like impossible travel.
-        if clean_session && !shared
+        if clean_session
+            && !shared
             && let Some(loc) = ip_info.and_then(|i| i.location.as_ref())
         {
             p.last_fix = Some(Fix {
@@ -561,7 +617,6 @@ impl Engine {
                 label: loc.label(),
             });
         }
-        let _ = EventKind::Auth;
         credit
     }
 }

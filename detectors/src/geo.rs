@@ -149,9 +149,27 @@ pub struct GeoIp {
 impl std::fmt::Debug for GeoIp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GeoIp")
-            .field("city", &self.city.as_ref().map(|r| r.metadata().database_type.clone()))
-            .field("asn", &self.asn.as_ref().map(|r| r.metadata().database_type.clone()))
-            .field("anonymous", &self.anonymous.as_ref().map(|r| r.metadata().database_type.clone()))
+            .field(
+                "city",
+                &self
+                    .city
+                    .as_ref()
+                    .map(|r| r.metadata().database_type.clone()),
+            )
+            .field(
+                "asn",
+                &self
+                    .asn
+                    .as_ref()
+                    .map(|r| r.metadata().database_type.clone()),
+            )
+            .field(
+                "anonymous",
+                &self
+                    .anonymous
+                    .as_ref()
+                    .map(|r| r.metadata().database_type.clone()),
+            )
             .finish()
     }
 }
@@ -189,7 +207,11 @@ impl GeoIp {
             && let Ok(Some(rec)) = result.decode::<CityRecord<'_>>()
         {
             let country = rec.country.and_then(|c| c.iso_code).map(Arc::from);
-            let city = rec.city.and_then(|c| c.names).and_then(|n| n.en).map(Arc::from);
+            let city = rec
+                .city
+                .and_then(|c| c.names)
+                .and_then(|n| n.en)
+                .map(Arc::from);
             if let Some(loc) = rec.location
                 && let (Some(latitude), Some(longitude)) = (loc.latitude, loc.longitude)
             {

@@ -30,7 +30,7 @@ mod state;
 
 pub use engine::{Engine, EngineConfig, EngineStats, StateLimits};
 pub use geo::{GeoError, GeoIp, IpInfo, Location};
-pub use policy::{Policy, PolicyError, DEFAULT_POLICY_TOML};
+pub use policy::{DEFAULT_POLICY_TOML, Policy, PolicyError};
 
 /// Version string written into every record's `model.version`.
 pub const MODEL_VERSION: &str = concat!("riskstream ", env!("CARGO_PKG_VERSION"));

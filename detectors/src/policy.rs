@@ -219,7 +219,10 @@ impl Policy {
                 s.base_log_odds
             )));
         }
-        if !(s.level_medium < s.level_high && s.level_high < s.level_critical && s.level_critical <= 100) {
+        if !(s.level_medium < s.level_high
+            && s.level_high < s.level_critical
+            && s.level_critical <= 100)
+        {
             return Err(PolicyError::Invalid(format!(
                 "scoring levels must rise: level_medium = {}, level_high = {}, level_critical = {} (at most 100)",
                 s.level_medium, s.level_high, s.level_critical
@@ -266,7 +269,11 @@ impl Policy {
             }
         }
         for (who, m, expected) in [
-            ("workload", &raw.step_up.workload, StepUpMethod::JitCredential),
+            (
+                "workload",
+                &raw.step_up.workload,
+                StepUpMethod::JitCredential,
+            ),
             ("agent", &raw.step_up.agent, StepUpMethod::Approval),
         ] {
             if m.method == StepUpMethod::Mfa {
@@ -300,16 +307,28 @@ impl Policy {
             let sc = SignalCode::from_name(code).ok_or_else(|| {
                 PolicyError::Invalid(format!(
                     "[weights] unknown signal code {code:?}; known: {}",
-                    SignalCode::ALL.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+                    SignalCode::ALL
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
             if !w.is_finite() || w.abs() > 20.0 {
-                return Err(PolicyError::Invalid(format!("[weights] {code} = {w} must be finite, within ±20")));
+                return Err(PolicyError::Invalid(format!(
+                    "[weights] {code} = {w} must be finite, within ±20"
+                )));
             }
             weights[sc as usize] = *w;
         }
-        if let Some(missing) = SignalCode::ALL.iter().find(|c| weights[**c as usize].is_nan()) {
-            return Err(PolicyError::Invalid(format!("[weights] {} is missing", missing.name())));
+        if let Some(missing) = SignalCode::ALL
+            .iter()
+            .find(|c| weights[**c as usize].is_nan())
+        {
+            return Err(PolicyError::Invalid(format!(
+                "[weights] {} is missing",
+                missing.name()
+            )));
         }
         let mut hash = String::from("sha256:");
         for b in Sha256::digest(text.as_bytes()) {
@@ -382,7 +401,11 @@ impl Policy {
                 }
             }
             PrincipalType::Workload | PrincipalType::Agent => {
-                let m = if kind == PrincipalType::Workload { &self.workload } else { &self.agent };
+                let m = if kind == PrincipalType::Workload {
+                    &self.workload
+                } else {
+                    &self.agent
+                };
                 StepUp {
                     method: m.method,
                     acr_values: None,
@@ -396,5 +419,8 @@ impl Policy {
 }
 
 fn first_match(rules: &[Rule], name: &str) -> Option<Sensitivity> {
-    rules.iter().find(|r| r.matcher.is_match(name)).map(|r| r.class)
+    rules
+        .iter()
+        .find(|r| r.matcher.is_match(name))
+        .map(|r| r.class)
 }

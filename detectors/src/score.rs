@@ -49,7 +49,13 @@ pub(crate) enum Because {
 }
 
 /// The decision for one class.
-pub(crate) fn decide(policy: &Policy, class: Sensitivity, score: u8, a: &AssuranceView, now: Timestamp) -> (Decision, Because) {
+pub(crate) fn decide(
+    policy: &Policy,
+    class: Sensitivity,
+    score: u8,
+    a: &AssuranceView,
+    now: Timestamp,
+) -> (Decision, Because) {
     let c = policy.class(class);
     if score >= c.deny_at {
         return (Decision::Deny, Because::Score);
@@ -74,11 +80,21 @@ pub(crate) fn decide(policy: &Policy, class: Sensitivity, score: u8, a: &Assuran
 }
 
 /// Decisions for every class.
-pub(crate) fn decide_all(policy: &Policy, score: u8, a: &AssuranceView, now: Timestamp) -> [(Decision, Because); 4] {
+pub(crate) fn decide_all(
+    policy: &Policy,
+    score: u8,
+    a: &AssuranceView,
+    now: Timestamp,
+) -> [(Decision, Because); 4] {
     Sensitivity::ALL.map(|c| decide(policy, c, score, a, now))
 }
 
 /// Packs per-class decisions.
 pub(crate) fn pack(d: &[(Decision, Because); 4]) -> Decisions {
-    Decisions { low: d[0].0, medium: d[1].0, high: d[2].0, critical: d[3].0 }
+    Decisions {
+        low: d[0].0,
+        medium: d[1].0,
+        high: d[2].0,
+        critical: d[3].0,
+    }
 }

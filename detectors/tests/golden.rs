@@ -2,11 +2,13 @@
 //! lists events and, per event, the signal codes and decisions expected.
 //! One runner for every detector; case names are the file names.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::Path;
 
-use riskstream_schemas::{parse_event, ParseLimits, RiskRecord};
+use riskstream_schemas::{ParseLimits, RiskRecord, parse_event};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -76,8 +78,18 @@ fn default_session() -> String {
 }
 
 const AUTH_TYPES: &[&str] = &[
-    "login.success", "login.failure", "mfa.challenge", "mfa.success", "mfa.failure", "mfa.push_denied",
-    "logout", "token.issued", "token.refreshed", "token.revoked", "device.enrolled", "password.changed",
+    "login.success",
+    "login.failure",
+    "mfa.challenge",
+    "mfa.success",
+    "mfa.failure",
+    "mfa.push_denied",
+    "logout",
+    "token.issued",
+    "token.refreshed",
+    "token.revoked",
+    "device.enrolled",
+    "password.changed",
     "session.revoked",
 ];
 
@@ -110,11 +122,12 @@ fn event_json(n: usize, s: &Step) -> String {
     if let Some(t) = &s.trust {
         ctx["device_trust"] = t.clone().into();
     }
-    ctx["user_agent"] = s
-        .ua
-        .clone()
-        .unwrap_or_else(|| "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) Chrome/120.0.0.0 Safari/537.36".into())
-        .into();
+    ctx["user_agent"] =
+        s.ua.clone()
+            .unwrap_or_else(|| {
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) Chrome/120.0.0.0 Safari/537.36".into()
+            })
+            .into();
     if let Some(aal) = s.aal {
         v["auth"] = serde_json::json!({ "aal": aal });
     }
@@ -132,7 +145,8 @@ fn run_case(path: &Path) -> Result<(), String> {
     let mut failures = Vec::new();
     for (n, step) in case.step.iter().enumerate() {
         let json = event_json(n, step);
-        let event = parse_event(json.as_bytes(), ParseLimits::default()).map_err(|e| format!("step {n}: {e}"))?;
+        let event = parse_event(json.as_bytes(), ParseLimits::default())
+            .map_err(|e| format!("step {n}: {e}"))?;
         let rec: RiskRecord = match engine.handle_event(&event) {
             Ok(r) => r,
             Err(e) => {
@@ -141,7 +155,9 @@ fn run_case(path: &Path) -> Result<(), String> {
             }
         };
         let codes: Vec<&str> = rec.signals.iter().map(|s| s.code.as_ref()).collect();
-        let mut fail = |what: String| failures.push(format!("step {n} ({} at {}m): {what}; got score {} decision {} decisions {:?} signals {:?}", step.event, step.at, rec.score, rec.decision.as_str(), rec.decisions, codes));
+        let mut fail = |what: String| {
+            failures.push(format!("step {n} ({} at {}m): {what}; got score {} decision {} decisions {:?} signals {:?}", step.event, step.at, rec.score, rec.decision.as_str(), rec.decisions, codes))
+        };
         for c in &step.signals {
             if !codes.contains(&c.as_str()) {
                 fail(format!("missing signal {c}"));
@@ -190,17 +206,33 @@ fn run_case(path: &Path) -> Result<(), String> {
 #[test]
 fn golden_scenarios() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
     paths.sort();
-    assert!(paths.len() >= 10, "expected the golden cases in {}", dir.display());
+    assert!(
+        paths.len() >= 10,
+        "expected the golden cases in {}",
+        dir.display()
+    );
     let mut failed = Vec::new();
     for p in &paths {
         if let Err(e) = run_case(p) {
-            failed.push(format!("{}:\n  {e}", p.file_name().unwrap().to_string_lossy()));
+            failed.push(format!(
+                "{}:\n  {e}",
+                p.file_name().unwrap().to_string_lossy()
+            ));
         }
     }
-    assert!(failed.is_empty(), "{} of {} golden cases failed:\n{}", failed.len(), paths.len(), failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {} golden cases failed:\n{}",
+        failed.len(),
+        paths.len(),
+        failed.join("\n")
+    );
 }
 
 #[test]
@@ -230,16 +262,44 @@ fn default_policy_loads_and_classifies_contract_actions() {
 
 #[test]
 fn bad_policies_are_refused_with_the_value_named() {
-    use riskstream_detectors::{Policy, DEFAULT_POLICY_TOML};
+    use riskstream_detectors::{DEFAULT_POLICY_TOML, Policy};
     let cases = [
-        ("step_up_at = 30\n", "step_up_at = 95\n", "thresholds must not rise"),
-        ("base_log_odds = -6.0", "base_log_odds = 3.0", "base_log_odds = 3"),
-        ("impossible_travel = 6.0", "impossible_travel = 6.0\nteleport = 1.0", "teleport"),
-        ("max_travel_kmh = 1000.0", "max_travel_kmh = -1.0", "max_travel_kmh = -1"),
-        ("method = \"approval\"", "method = \"mfa\"", "cannot answer an MFA prompt"),
-        ("match = \"payment.*\"", "match = \"payment.[\"", "payment.["),
+        (
+            "step_up_at = 30\n",
+            "step_up_at = 95\n",
+            "thresholds must not rise",
+        ),
+        (
+            "base_log_odds = -6.0",
+            "base_log_odds = 3.0",
+            "base_log_odds = 3",
+        ),
+        (
+            "impossible_travel = 6.0",
+            "impossible_travel = 6.0\nteleport = 1.0",
+            "teleport",
+        ),
+        (
+            "max_travel_kmh = 1000.0",
+            "max_travel_kmh = -1.0",
+            "max_travel_kmh = -1",
+        ),
+        (
+            "method = \"approval\"",
+            "method = \"mfa\"",
+            "cannot answer an MFA prompt",
+        ),
+        (
+            "match = \"payment.*\"",
+            "match = \"payment.[\"",
+            "payment.[",
+        ),
         ("min_aal = 2", "min_aal = 7", "min_aal = 7"),
-        ("name = \"riskstream default\"", "name = \"x\"\nunknown_key = 1", "unknown_key"),
+        (
+            "name = \"riskstream default\"",
+            "name = \"x\"\nunknown_key = 1",
+            "unknown_key",
+        ),
     ];
     for (from, to, needle) in cases {
         assert!(DEFAULT_POLICY_TOML.contains(from), "{from}");

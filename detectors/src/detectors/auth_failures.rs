@@ -7,12 +7,16 @@ use super::{Finding, SignalCode};
 use crate::engine::DetectContext;
 
 pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
-    let Some(t) = ctx.event.auth_type() else { return };
+    let Some(t) = ctx.event.auth_type() else {
+        return;
+    };
     let params = &ctx.policy.detectors;
     let p = ctx.principal;
     let now = ctx.event.time;
     let in_window = |q: &std::collections::VecDeque<riskstream_schemas::Timestamp>, secs: u32| {
-        q.iter().filter(|t| now.0 - t.0 <= i64::from(secs) * 1000 && t.0 <= now.0).count() as u32
+        q.iter()
+            .filter(|t| now.0 - t.0 <= i64::from(secs) * 1000 && t.0 <= now.0)
+            .count() as u32
     };
     match t {
         AuthType::LoginFailure => {

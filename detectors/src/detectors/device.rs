@@ -34,7 +34,10 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
         }
     }
     if ctx.event.context.device_trust == Some(DeviceTrust::Unknown) {
-        out.push(Finding::new(SignalCode::UntrustedDevice, json!({ "device_id": device_id, "device_trust": "unknown" })));
+        out.push(Finding::new(
+            SignalCode::UntrustedDevice,
+            json!({ "device_id": device_id, "device_trust": "unknown" }),
+        ));
     }
     if is_enrolment(&ctx.event.body) && ctx.session_score_before >= ctx.policy.levels()[0] {
         out.push(Finding::new(

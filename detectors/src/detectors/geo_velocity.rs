@@ -1,7 +1,7 @@
 //! Geo-velocity: impossible travel between consecutive located events of a
 //! principal, and places, countries and networks new to the principal.
 
-use haversine::{distance, Location as HLocation, Units};
+use haversine::{Location as HLocation, Units, distance};
 use riskstream_schemas::PrincipalType;
 use serde_json::json;
 
@@ -13,8 +13,14 @@ use crate::state::Place;
 /// Great-circle distance in km.
 pub(crate) fn km_between(a_lat: f64, a_lon: f64, b_lat: f64, b_lon: f64) -> f64 {
     distance(
-        HLocation { latitude: a_lat, longitude: a_lon },
-        HLocation { latitude: b_lat, longitude: b_lon },
+        HLocation {
+            latitude: a_lat,
+            longitude: a_lon,
+        },
+        HLocation {
+            latitude: b_lat,
+            longitude: b_lon,
+        },
         Units::Kilometers,
     )
 }
@@ -23,7 +29,10 @@ pub(crate) fn km_between(a_lat: f64, a_lon: f64, b_lat: f64, b_lon: f64) -> f64 
 /// the principal authenticated from before.
 pub(crate) fn familiar(places: &[Place], loc: &Location, slack_km: f64) -> bool {
     places.iter().any(|p| {
-        km_between(p.latitude, p.longitude, loc.latitude, loc.longitude) - p.radius_km - loc.radius_km <= slack_km
+        km_between(p.latitude, p.longitude, loc.latitude, loc.longitude)
+            - p.radius_km
+            - loc.radius_km
+            <= slack_km
     })
 }
 
@@ -90,7 +99,13 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
     // (home and a VPN it uses, home and office) is routine, not travel.
     let from_known = familiar(
         &p.places,
-        &Location { latitude: fix.latitude, longitude: fix.longitude, radius_km: fix.radius_km, city: None, country: None },
+        &Location {
+            latitude: fix.latitude,
+            longitude: fix.longitude,
+            radius_km: fix.radius_km,
+            city: None,
+            country: None,
+        },
         params.min_travel_km,
     );
     if from_known && familiar(&p.places, loc, params.min_travel_km) && p.places.len() > 1 {

@@ -104,12 +104,22 @@ impl SignalCode {
     pub(crate) fn detector(self) -> &'static str {
         use SignalCode::*;
         match self {
-            ImpossibleTravel | NewCountry | UnfamiliarLocation | UnfamiliarNetwork => "geo_velocity",
-            TorExit | AnonymousVpn | PublicProxy | ResidentialProxy | HostingProvider => "anonymizer",
+            ImpossibleTravel | NewCountry | UnfamiliarLocation | UnfamiliarNetwork => {
+                "geo_velocity"
+            }
+            TorExit | AnonymousVpn | PublicProxy | ResidentialProxy | HostingProvider => {
+                "anonymizer"
+            }
             NewDevice | UntrustedDevice | TaintedDevice | RiskyEnrolment => "device",
-            SessionNetworkChanged | SessionUserAgentChanged | SessionDeviceChanged
-            | SessionDeviceMissing | SessionLongLived | AssuranceStale => "session_context",
-            FailedLoginBurst | LoginAfterFailures | MfaPushDenied | MfaPushFatigue => "auth_failures",
+            SessionNetworkChanged
+            | SessionUserAgentChanged
+            | SessionDeviceChanged
+            | SessionDeviceMissing
+            | SessionLongLived
+            | AssuranceStale => "session_context",
+            FailedLoginBurst | LoginAfterFailures | MfaPushDenied | MfaPushFatigue => {
+                "auth_failures"
+            }
         }
     }
 
@@ -139,7 +149,10 @@ impl SignalCode {
     /// the moment (session age, a denial, a failure) are recomputed instead.
     pub(crate) fn sticky(self) -> bool {
         use SignalCode::*;
-        !matches!(self, SessionLongLived | AssuranceStale | MfaPushDenied | FailedLoginBurst)
+        !matches!(
+            self,
+            SessionLongLived | AssuranceStale | MfaPushDenied | FailedLoginBurst
+        )
     }
 }
 
