@@ -615,6 +615,7 @@ impl Engine {
                 longitude: loc.longitude,
                 radius_km: loc.radius_km,
                 label: loc.label(),
+                network,
             });
         }
         credit

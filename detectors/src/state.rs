@@ -102,6 +102,8 @@ pub(crate) struct Fix {
     pub longitude: f64,
     pub radius_km: f64,
     pub label: String,
+    /// The network the fix was seen from.
+    pub network: Option<u64>,
 }
 
 /// A signal attached to a session.

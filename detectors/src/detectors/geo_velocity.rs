@@ -81,6 +81,19 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
     }
 
     let Some(fix) = &p.last_fix else { return };
+    // One network seen in two places is geolocation noise (mobile carriers'
+    // gateways, national ISPs' pools), not a person moving.
+    if fix.network.is_some() && fix.network == ctx.network {
+        return;
+    }
+    // The principal's own device on a network it has used before: its phone
+    // on the carrier it always uses while its laptop is at home.
+    if let (Some(dev), Some(net)) = (ctx.device, ctx.network)
+        && p.devices.contains(&dev)
+        && p.networks.contains(&net)
+    {
+        return;
+    }
     let hours = ctx.event.time.seconds_since(fix.time).abs() / 3600.0;
     let km = km_between(fix.latitude, fix.longitude, loc.latitude, loc.longitude);
     // Both ends may be anywhere inside their accuracy circles: only the

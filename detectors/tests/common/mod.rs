@@ -50,6 +50,17 @@ pub const NETWORKS: &[TestNetwork] = &[
         "",
     ),
     (
+        "81.2.72.0/24",
+        "Manchester",
+        "GB",
+        53.4808,
+        -2.2426,
+        20,
+        20002,
+        "Albion Mobile",
+        "",
+    ),
+    (
         "81.2.71.0/24",
         "Reading",
         "GB",
