@@ -1,1 +1,349 @@
-fn main(){}
+//! `riskstream`: replay event files through the engine, evaluate a replay
+//! against its labels, and generate the fixture world.
+//!
+//! Exit status: 0 on success, 2 on a usage error (clap's), 1 on any other
+//! failure, including `evaluate` thresholds that are not met.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use riskstream::evaluate::{self, EvaluateOptions};
+use riskstream::fixtures;
+use riskstream::replay::{self, EngineOptions, ReplayOptions};
+use riskstream_schemas::{ParseLimits, Timestamp};
+
+/// Streaming step-up authentication engine: replay, evaluation, fixtures.
+#[derive(Parser)]
+#[command(name = "riskstream", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay JSON Lines event files (plain or gzip) through the engine and
+    /// write one risk record per accepted event.
+    Replay(ReplayArgs),
+    /// Protection and friction of a replay against the events' labels,
+    /// beside the always, timer-15m and never baselines.
+    Evaluate(EvaluateArgs),
+    /// Generate the labelled fixture world and its GeoIP databases.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+}
+
+/// Engine configuration shared by `replay` and `evaluate`.
+#[derive(Args)]
+struct EngineArgs {
+    /// Policy file (TOML) [default: the built-in default policy].
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// GeoIP2/GeoLite2 City database [default: the committed fixture].
+    #[arg(long, value_name = "MMDB")]
+    geoip_city: Option<PathBuf>,
+    /// ASN database [default: the fixture when --geoip-city is not given, else none].
+    #[arg(long, value_name = "MMDB")]
+    geoip_asn: Option<PathBuf>,
+    /// Anonymous IP database [default: the fixture when --geoip-city is not given, else none].
+    #[arg(long, value_name = "MMDB")]
+    geoip_anonymous: Option<PathBuf>,
+    /// Cap on principals kept in state (least recently seen are evicted)
+    /// [default: the engine's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_principals: Option<u64>,
+    /// Largest accepted event line, in bytes; longer lines are rejected
+    /// `too_large` without being buffered.
+    #[arg(long, value_name = "N", default_value_t = default_max_event_bytes(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_event_bytes: u64,
+}
+
+fn default_max_event_bytes() -> u64 {
+    u64::try_from(ParseLimits::default().max_bytes).unwrap_or(u64::MAX)
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+impl EngineArgs {
+    fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            policy: self.policy.clone(),
+            geoip_city: self.geoip_city.clone(),
+            geoip_asn: self.geoip_asn.clone(),
+            geoip_anonymous: self.geoip_anonymous.clone(),
+            max_principals: self.max_principals.map(to_usize),
+        }
+    }
+
+    fn limits(&self) -> ParseLimits {
+        ParseLimits {
+            max_bytes: to_usize(self.max_event_bytes),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Event files, JSON Lines, plain or gzip (by content), read in this
+    /// order; `-` is standard input.
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    input: Vec<PathBuf>,
+    /// Risk records, one JSON line per accepted event; `-` is standard output.
+    #[arg(long, value_name = "FILE")]
+    output: PathBuf,
+    /// Rejected lines as JSON Lines (file, line, reason, field, detail, raw).
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+    /// Also write the summary as JSON.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// Tables for people.
+    Text,
+    /// One stable JSON object.
+    Json,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Labelled events (JSON Lines, plain or gzip), in replay order.
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    events: Vec<PathBuf>,
+    /// Risk records of a replay of these events [default: replay them in
+    /// memory first].
+    #[arg(long, value_name = "FILE")]
+    records: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Fail (exit 1) when the engine's protection is below this.
+    #[arg(long, value_name = "X", value_parser = unit_interval)]
+    min_protection: Option<f64>,
+    /// Fail (exit 1) when the engine's friction is above this.
+    #[arg(long, value_name = "Y", value_parser = unit_interval)]
+    max_friction: Option<f64>,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+fn unit_interval(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number: {e}"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
+}
+
+#[derive(Subcommand)]
+enum FixturesCommand {
+    /// Generate a labelled world of events (gzip when FILE ends in .gz).
+    Generate(GenerateArgs),
+    /// Build the fixture GeoIP databases (City, ASN, Anonymous IP) from the
+    /// world CSV.
+    Geoip(GeoipArgs),
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Random seed: the same seed, sizes and start give the same bytes
+    /// [default: the generator's].
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Number of principals (humans, workloads and agents) [default: the
+    /// generator's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    principals: Option<u64>,
+    /// Number of days [default: the generator's].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    days: Option<u32>,
+    /// First instant of the world, RFC 3339 [default: the generator's].
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    start: Option<Timestamp>,
+    /// Output file (gzip when it ends in .gz); `-` is standard output.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(s).map_err(|e| e.to_string())
+}
+
+#[derive(Args)]
+struct GeoipArgs {
+    /// The world CSV [default: the committed fixtures/geo/world.csv].
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Directory for the three .mmdb files.
+    #[arg(long, value_name = "DIR")]
+    out_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        // A closed pipe (`riskstream evaluate | head`) is the reader's
+        // choice, not a failure; stop quietly, as ripgrep does.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("riskstream: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Replay(args) => run_replay(args),
+        Command::Evaluate(args) => run_evaluate(args),
+        Command::Fixtures(FixturesCommand::Generate(args)) => run_generate(args),
+        Command::Fixtures(FixturesCommand::Geoip(args)) => run_geoip(args),
+    }
+}
+
+fn run_replay(args: ReplayArgs) -> Result<ExitCode> {
+    let opts = ReplayOptions {
+        inputs: args.input,
+        output: args.output,
+        rejects: args.rejects,
+        summary_json: args.summary_json,
+        engine: args.engine.engine_options(),
+        limits: args.engine.limits(),
+        progress: io::stderr().is_terminal(),
+    };
+    let summary = replay::replay(&opts).context("replay failed")?;
+    eprintln!("{summary}");
+    if summary.rejected > 0 && opts.rejects.is_none() {
+        eprintln!(
+            "riskstream: {} lines rejected; pass --rejects FILE to see them",
+            summary.rejected
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode> {
+    if args.records.is_some() && args.engine.policy.is_some() {
+        eprintln!(
+            "riskstream: note: --policy is not used with --records; sensitivity and decisions come from the records"
+        );
+    }
+    let opts = EvaluateOptions {
+        events: args.events,
+        records: args.records,
+        engine: args.engine.engine_options(),
+        limits: args.engine.limits(),
+    };
+    let report = evaluate::evaluate(&opts).context("evaluation failed")?;
+    let mut stdout = io::stdout().lock();
+    match args.format {
+        Format::Text => stdout.write_all(report.to_text().as_bytes())?,
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            stdout.write_all(b"\n")?;
+        }
+    }
+    stdout.flush()?;
+    let failures = report.check(args.min_protection, args.max_friction);
+    for failure in &failures {
+        eprintln!("riskstream: threshold not met: {failure}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn create(path: &Path) -> Result<Box<dyn Write>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(io::stdout().lock()));
+    }
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(Box::new(file))
+}
+
+fn run_generate(args: GenerateArgs) -> Result<ExitCode> {
+    let mut opts = fixtures::GenerateOptions::default();
+    if let Some(seed) = args.seed {
+        opts.seed = seed;
+    }
+    if let Some(n) = args.principals {
+        opts.principals = to_usize(n);
+    }
+    if let Some(days) = args.days {
+        opts.days = days;
+    }
+    if let Some(start) = args.start {
+        opts.start = start;
+    }
+    let gzip = args.out.extension().is_some_and(|e| e == "gz");
+    let out = BufWriter::with_capacity(256 * 1024, create(&args.out)?);
+    let summary = if gzip {
+        let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        let summary = fixtures::generate(&opts, &mut encoder)?;
+        encoder
+            .finish()
+            .and_then(|mut w| w.flush())
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        summary
+    } else {
+        let mut out = out;
+        let summary = fixtures::generate(&opts, &mut out)?;
+        out.flush()
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        summary
+    };
+    eprintln!("{summary}");
+    eprintln!("riskstream: wrote {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_geoip(args: GeoipArgs) -> Result<ExitCode> {
+    let owned;
+    let csv: &str = match &args.csv {
+        Some(path) => {
+            owned = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            &owned
+        }
+        None => fixtures::WORLD_CSV,
+    };
+    let databases = fixtures::build_geoip(csv).context("cannot build the GeoIP databases")?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
+    fixtures::write_geoip(&databases, &args.out_dir)
+        .with_context(|| format!("cannot write to {}", args.out_dir.display()))?;
+    eprintln!(
+        "riskstream: wrote the City, ASN and Anonymous IP databases to {}",
+        args.out_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
