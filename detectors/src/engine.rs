@@ -18,8 +18,8 @@ use crate::geo::{GeoIp, IpInfo};
 use crate::policy::Policy;
 use crate::score::{self, AssuranceView, Because};
 use crate::state::{
-    Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key, prune_window,
-    user_agent_skeleton,
+    Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key, prefix_key,
+    prune_window, user_agent_skeleton,
 };
 
 /// Bounds on the state the engine keeps.
@@ -100,10 +100,14 @@ pub(crate) struct DetectContext<'a> {
     pub session: &'a SessionState,
     pub ip_info: Option<&'a IpInfo>,
     pub network: Option<u64>,
+    /// The address's /24 or /48.
+    pub prefix: Option<u64>,
     pub device: Option<u64>,
     pub ua_skeleton: Option<u64>,
     pub shared_network: bool,
     pub session_score_before: u8,
+    /// Sum of the session's weights other than the device's own novelty.
+    pub session_evidence_before: f64,
 }
 
 impl DetectContext<'_> {
@@ -262,7 +266,8 @@ impl Engine {
         let asn = event.context.asn.or(ip_info.as_ref().and_then(|i| i.asn));
         let network = event.context.ip.map(|ip| network_key(ip, asn));
         let tenant_hash = hash_str(&event.tenant);
-        let shared_network = network
+        let prefix = event.context.ip.map(prefix_key);
+        let shared_network = prefix
             .and_then(|n| self.networks.get(&(tenant_hash, n)))
             .is_some_and(|u| u.shared);
         let device = event.context.device_id.as_deref().map(hash_str);
@@ -290,8 +295,16 @@ impl Engine {
             }
         };
 
-        let sticky_sum: f64 = p.sessions[si].sticky.iter().map(|s| s.weight).sum();
+        // The session's risk before this event, from everything but the
+        // device's own novelty (which every enrolment of a new device shows).
+        let sticky_sum: f64 = p.sessions[si]
+            .sticky
+            .iter()
+            .filter(|s| !detectors::is_device_novelty(s.finding.code))
+            .map(|s| s.weight)
+            .sum();
         let session_score_before = score::score_of(policy.base_log_odds + sticky_sum);
+        let session_evidence_before = sticky_sum;
 
         // Detect.
         let mut findings = std::mem::take(&mut self.findings);
@@ -305,16 +318,28 @@ impl Engine {
                 session: &p.sessions[si],
                 ip_info: ip_info.as_ref(),
                 network,
+                prefix,
                 device,
                 ua_skeleton,
                 shared_network,
                 session_score_before,
+                session_evidence_before,
             };
             detectors::auth_failures::detect(&ctx, &mut findings);
             detectors::geo_velocity::detect(&ctx, &mut findings);
             detectors::anonymizer::detect(&ctx, &mut findings);
             detectors::device::detect(&ctx, &mut findings);
             detectors::session_context::detect(&ctx, &mut findings);
+        }
+        // Cold start: novelty against a short history is weak evidence.
+        let maturity = f64::from(p.learned) / f64::from(policy.detectors.history_maturity);
+        if maturity < 1.0 {
+            for f in findings
+                .iter_mut()
+                .filter(|f| detectors::is_novelty(f.code))
+            {
+                f.scale = maturity;
+            }
         }
 
         // Sensitivity of the trigger.
@@ -327,7 +352,7 @@ impl Engine {
         for f in findings.iter().filter(|f| f.code.sticky()) {
             if !session.has_sticky(f.code) {
                 session.sticky.push(StickySignal {
-                    weight: policy.weight(f.code),
+                    weight: policy.weight(f.code) * f.scale,
                     finding: f.clone(),
                 });
             }
@@ -335,7 +360,10 @@ impl Engine {
         let momentary: Vec<&Finding> = findings.iter().filter(|f| !f.code.sticky()).collect();
         let mut log_odds = policy.base_log_odds;
         log_odds += session.sticky.iter().map(|s| s.weight).sum::<f64>();
-        log_odds += momentary.iter().map(|f| policy.weight(f.code)).sum::<f64>();
+        log_odds += momentary
+            .iter()
+            .map(|f| policy.weight(f.code) * f.scale)
+            .sum::<f64>();
         let score = score::score_of(log_odds);
         let level = score::level_of(policy, score);
 
@@ -366,7 +394,7 @@ impl Engine {
             signals.push(signal(s.finding.code, s.weight, &s.finding.evidence));
         }
         for f in &momentary {
-            signals.push(signal(f.code, policy.weight(f.code), &f.evidence));
+            signals.push(signal(f.code, policy.weight(f.code) * f.scale, &f.evidence));
         }
         if because == Because::Assurance {
             signals.push(signal(
@@ -536,8 +564,25 @@ impl Engine {
         let risky_enrolment = findings
             .iter()
             .any(|f| f.code == SignalCode::RiskyEnrolment);
-        if risky_enrolment && let Some(d) = device {
-            p.tainted_devices.touch(d, now, cap);
+        let device_known =
+            device.is_some_and(|d| p.devices.contains(&d) && !p.tainted_devices.contains(&d));
+        // The device in the context of an enrolment is the one enrolled,
+        // unless it is already the principal's own (an admin enrolling
+        // someone else's device from their own laptop).
+        if detectors::device::is_enrolment(&event.body)
+            && let Some(d) = device
+            && !device_known
+        {
+            if risky_enrolment {
+                p.tainted_devices.touch(d, now, cap);
+            } else {
+                // The organisation enrolled it while nothing else was
+                // unusual: from now on it is one of the principal's devices.
+                p.devices.touch(d, now, cap);
+                p.sessions[si]
+                    .sticky
+                    .retain(|s| !detectors::is_device_novelty(s.finding.code));
+            }
         }
 
         let session = &mut p.sessions[si];
@@ -556,7 +601,14 @@ impl Engine {
                 // The factor was proven with nothing that suggests it is
                 // compromised: it satisfies step-ups while nothing new comes.
                 session.satisfied = Some((now, session.sticky.len()));
-                if score < policy.levels()[1] {
+                // It also vouches for the context (a new place, network or
+                // country) when it comes from a device the principal or the
+                // organisation knows, or when little is new at all. A strong
+                // factor on an unknown device in an unusual context does not:
+                // that is how phished or fatigued factors are used.
+                let managed =
+                    event.context.device_trust == Some(riskstream_schemas::DeviceTrust::Managed);
+                if device_known || managed || score < policy.levels()[0] {
                     session.sticky.retain(|s| !s.finding.code.mitigable());
                     session.satisfied = Some((now, session.sticky.len()));
                     clean_auth = true;
@@ -565,7 +617,7 @@ impl Engine {
         }
 
         let clean_session = session.sticky.is_empty() && score < policy.levels()[0];
-        let shared = network.is_some_and(|n| {
+        let shared = event.context.ip.map(prefix_key).is_some_and(|n| {
             self.networks
                 .get(&(hash_str(&event.tenant), n))
                 .is_some_and(|u| u.shared)
@@ -578,10 +630,13 @@ impl Engine {
                 {
                     p.devices.touch(d, now, cap);
                 }
-                credit = network;
+                credit = event.context.ip.map(prefix_key);
             }
             if let Some(n) = network {
                 p.networks.touch(n, now, cap);
+            }
+            if let Some(n) = event.context.ip.map(prefix_key) {
+                p.prefixes.touch(n, now, cap);
             }
             if !shared
                 && kind == PrincipalType::Human

@@ -131,6 +131,14 @@ pub(crate) struct DetectorParams {
     pub push_denials: u32,
     /// A session older than this is long-lived, seconds.
     pub max_session_age_seconds: u32,
+    /// Clean strong authentications after which a principal's history is
+    /// mature. Before, novelty signals (new device, country, place, network)
+    /// count in proportion: against one login, almost everything is new.
+    pub history_maturity: u32,
+    /// Evidence (sum of log-likelihood-ratio weights) in the session, other
+    /// than the device's own novelty, at or above which enrolling a device is
+    /// risky: enrolment is how attackers persist, so the bar is low.
+    pub risky_enrolment_evidence: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,6 +302,14 @@ impl Policy {
             return Err(PolicyError::Invalid(format!(
                 "[detectors] history_size = {} must be 1 to 256",
                 d.history_size
+            )));
+        }
+        if d.history_maturity == 0
+            || !(d.risky_enrolment_evidence.is_finite() && d.risky_enrolment_evidence > 0.0)
+        {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] history_maturity = {} must be >= 1 and risky_enrolment_evidence = {} > 0",
+                d.history_maturity, d.risky_enrolment_evidence
             )));
         }
         if d.failure_burst == 0 || d.push_denials == 0 || d.shared_network_principals < 2 {

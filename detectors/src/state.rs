@@ -36,12 +36,21 @@ pub(crate) fn user_agent_skeleton(ua: &str) -> u64 {
 }
 
 /// The network an address belongs to: its AS number when known, otherwise
-/// its /24 (IPv4) or /48 (IPv6) prefix.
+/// its prefix (see [`prefix_key`]).
 pub(crate) fn network_key(ip: IpAddr, asn: Option<u32>) -> u64 {
-    match (asn, ip) {
-        (Some(asn), _) => u64::from(asn),
-        (None, IpAddr::V4(v4)) => (1 << 62) | u64::from(u32::from(v4) >> 8),
-        (None, IpAddr::V6(v6)) => (2 << 62) | ((u128::from(v6) >> 80) as u64 & ((1 << 62) - 1)),
+    match asn {
+        Some(asn) => u64::from(asn),
+        None => prefix_key(ip),
+    }
+}
+
+/// The /24 (IPv4) or /48 (IPv6) an address belongs to: the granularity at
+/// which a tenant's egress (office NAT, VPN concentrator) is shared, and
+/// finer than an ISP's AS, which thousands of homes share.
+pub(crate) fn prefix_key(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => (1 << 62) | u64::from(u32::from(v4) >> 8),
+        IpAddr::V6(v6) => (2 << 62) | ((u128::from(v6) >> 80) as u64 & ((1 << 62) - 1)),
     }
 }
 
@@ -181,6 +190,8 @@ pub(crate) struct PrincipalState {
     pub places: Vec<Place>,
     pub countries: History<Arc<str>>,
     pub networks: History<u64>,
+    /// Address prefixes (/24, /48) authenticated from.
+    pub prefixes: History<u64>,
     pub devices: History<u64>,
     pub tainted_devices: History<u64>,
     pub failures: VecDeque<Timestamp>,
@@ -201,6 +212,7 @@ impl PrincipalState {
             places: Vec::new(),
             countries: History::default(),
             networks: History::default(),
+            prefixes: History::default(),
             devices: History::default(),
             tainted_devices: History::default(),
             failures: VecDeque::new(),

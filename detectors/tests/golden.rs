@@ -18,10 +18,14 @@ struct Case {
     /// Why the case is skipped, if it is.
     #[serde(default)]
     skip: Option<String>,
+    /// Days of clean daily logins (or token issues, for machines) to give
+    /// the first step's principal a mature history before the steps.
+    #[serde(default)]
+    history: u32,
     step: Vec<Step>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct Step {
     /// Minutes after 2026-11-02T08:00:00Z.
@@ -143,6 +147,30 @@ fn run_case(path: &Path) -> Result<(), String> {
     }
     let mut engine = common::engine();
     let mut failures = Vec::new();
+    if let Some(first) = case.step.first() {
+        for day in (1..=case.history).rev() {
+            let mut w = first.clone();
+            w.at = -(f64::from(day) * 1440.0);
+            w.event = if first.principal_type == "human" {
+                "login.success".into()
+            } else {
+                "token.issued".into()
+            };
+            w.session = format!("history-{day}");
+            w.id = Some(format!("history-{day}"));
+            w.aal = Some(if first.principal_type == "human" {
+                2
+            } else {
+                1
+            });
+            let json = event_json(0, &w);
+            let event = parse_event(json.as_bytes(), ParseLimits::default())
+                .map_err(|e| format!("history: {e}"))?;
+            engine
+                .handle_event(&event)
+                .map_err(|e| format!("history: {e}"))?;
+        }
+    }
     for (n, step) in case.step.iter().enumerate() {
         let json = event_json(n, step);
         let event = parse_event(json.as_bytes(), ParseLimits::default())

@@ -31,6 +31,14 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
                 SignalCode::NewDevice,
                 json!({ "device_id": device_id, "known_devices": p.devices.len() }),
             ));
+        } else if p.devices.contains(&dev) && (!out.is_empty() || !ctx.session.sticky.is_empty()) {
+            // The principal's own device is evidence for the principal (a
+            // likelihood ratio below one). Listed only where there is other
+            // evidence to weigh it against; alone it changes nothing.
+            out.push(Finding::new(
+                SignalCode::KnownDevice,
+                json!({ "device_id": device_id }),
+            ));
         }
     }
     if ctx.event.context.device_trust == Some(DeviceTrust::Unknown) {
@@ -39,10 +47,14 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
             json!({ "device_id": device_id, "device_trust": "unknown" }),
         ));
     }
-    if is_enrolment(&ctx.event.body) && ctx.session_score_before >= ctx.policy.levels()[0] {
+    let own_device = ctx.device.is_some_and(|d| p.devices.contains(&d));
+    if is_enrolment(&ctx.event.body)
+        && !own_device
+        && ctx.session_evidence_before >= ctx.policy.detectors.risky_enrolment_evidence
+    {
         out.push(Finding::new(
             SignalCode::RiskyEnrolment,
-            json!({ "device_id": device_id, "session_score": ctx.session_score_before }),
+            json!({ "device_id": device_id, "session_score": ctx.session_score_before, "evidence": (ctx.session_evidence_before * 100.0).round() / 100.0 }),
         ));
     }
 }

@@ -53,6 +53,17 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
             SignalCode::UnfamiliarNetwork,
             json!({ "asn": info.asn, "as_org": info.as_org.as_deref(), "known_networks": p.networks.len() }),
         ));
+    } else if mature
+        && p.prefixes.len() > 0
+        && ctx.prefix.is_some_and(|n| !p.prefixes.contains(&n))
+        && ctx.event.context.ip.is_some()
+    {
+        // A known network, an address range of it never used: the finest
+        // level of the IP -> AS hierarchy (Freeman et al.).
+        out.push(Finding::new(
+            SignalCode::UnfamiliarAddress,
+            json!({ "ip": ctx.event.context.ip, "asn": info.asn, "known_prefixes": p.prefixes.len() }),
+        ));
     }
     // Workloads and agents run in clouds whose addresses geolocate anywhere:
     // their network, not their city, is the baseline.

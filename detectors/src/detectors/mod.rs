@@ -18,12 +18,14 @@ pub(crate) enum SignalCode {
     NewCountry,
     UnfamiliarLocation,
     UnfamiliarNetwork,
+    UnfamiliarAddress,
     TorExit,
     AnonymousVpn,
     PublicProxy,
     ResidentialProxy,
     HostingProvider,
     NewDevice,
+    KnownDevice,
     UntrustedDevice,
     TaintedDevice,
     RiskyEnrolment,
@@ -40,18 +42,20 @@ pub(crate) enum SignalCode {
 }
 
 impl SignalCode {
-    pub(crate) const COUNT: usize = 23;
+    pub(crate) const COUNT: usize = 25;
     pub(crate) const ALL: [SignalCode; Self::COUNT] = [
         SignalCode::ImpossibleTravel,
         SignalCode::NewCountry,
         SignalCode::UnfamiliarLocation,
         SignalCode::UnfamiliarNetwork,
+        SignalCode::UnfamiliarAddress,
         SignalCode::TorExit,
         SignalCode::AnonymousVpn,
         SignalCode::PublicProxy,
         SignalCode::ResidentialProxy,
         SignalCode::HostingProvider,
         SignalCode::NewDevice,
+        SignalCode::KnownDevice,
         SignalCode::UntrustedDevice,
         SignalCode::TaintedDevice,
         SignalCode::RiskyEnrolment,
@@ -74,12 +78,14 @@ impl SignalCode {
             SignalCode::NewCountry => "new_country",
             SignalCode::UnfamiliarLocation => "unfamiliar_location",
             SignalCode::UnfamiliarNetwork => "unfamiliar_network",
+            SignalCode::UnfamiliarAddress => "unfamiliar_address",
             SignalCode::TorExit => "tor_exit",
             SignalCode::AnonymousVpn => "anonymous_vpn",
             SignalCode::PublicProxy => "public_proxy",
             SignalCode::ResidentialProxy => "residential_proxy",
             SignalCode::HostingProvider => "hosting_provider",
             SignalCode::NewDevice => "new_device",
+            SignalCode::KnownDevice => "known_device",
             SignalCode::UntrustedDevice => "untrusted_device",
             SignalCode::TaintedDevice => "tainted_device",
             SignalCode::RiskyEnrolment => "risky_enrolment",
@@ -104,13 +110,12 @@ impl SignalCode {
     pub(crate) fn detector(self) -> &'static str {
         use SignalCode::*;
         match self {
-            ImpossibleTravel | NewCountry | UnfamiliarLocation | UnfamiliarNetwork => {
-                "geo_velocity"
-            }
+            ImpossibleTravel | NewCountry | UnfamiliarLocation | UnfamiliarNetwork
+            | UnfamiliarAddress => "geo_velocity",
             TorExit | AnonymousVpn | PublicProxy | ResidentialProxy | HostingProvider => {
                 "anonymizer"
             }
-            NewDevice | UntrustedDevice | TaintedDevice | RiskyEnrolment => "device",
+            NewDevice | KnownDevice | UntrustedDevice | TaintedDevice | RiskyEnrolment => "device",
             SessionNetworkChanged
             | SessionUserAgentChanged
             | SessionDeviceChanged
@@ -136,6 +141,7 @@ impl SignalCode {
             NewCountry
                 | UnfamiliarLocation
                 | UnfamiliarNetwork
+                | UnfamiliarAddress
                 | NewDevice
                 | UntrustedDevice
                 | FailedLoginBurst
@@ -161,10 +167,44 @@ impl SignalCode {
 pub(crate) struct Finding {
     pub code: SignalCode,
     pub evidence: Value,
+    /// Multiplier on the policy weight (cold start scales novelty down).
+    pub scale: f64,
 }
 
 impl Finding {
     pub(crate) fn new(code: SignalCode, evidence: Value) -> Finding {
-        Finding { code, evidence }
+        Finding {
+            code,
+            evidence,
+            scale: 1.0,
+        }
     }
+
+    /// The same finding with its weight scaled.
+    pub(crate) fn scaled(mut self, scale: f64) -> Finding {
+        self.scale = scale;
+        self
+    }
+}
+
+/// Whether a code says something is new to the principal: such evidence
+/// is only as strong as the history it is new against.
+pub(crate) fn is_novelty(code: SignalCode) -> bool {
+    matches!(
+        code,
+        SignalCode::NewCountry
+            | SignalCode::UnfamiliarLocation
+            | SignalCode::UnfamiliarNetwork
+            | SignalCode::UnfamiliarAddress
+            | SignalCode::NewDevice
+    )
+}
+
+/// Whether a code is about the device itself being new or unknown, which
+/// every enrolment of a new device shows by definition.
+pub(crate) fn is_device_novelty(code: SignalCode) -> bool {
+    matches!(
+        code,
+        SignalCode::NewDevice | SignalCode::UntrustedDevice | SignalCode::KnownDevice
+    )
 }
