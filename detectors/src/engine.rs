@@ -131,7 +131,14 @@ pub struct Engine {
     networks: FxHashMap<(u64, u64), NetworkUse>,
     stats: EngineStats,
     findings: Vec<Finding>,
+    /// Sensitivity of action names seen, so that the policy's globs run once
+    /// per name rather than once per event. Bounded: cleared when full.
+    sensitivity_cache: FxHashMap<Box<str>, Sensitivity>,
 }
+
+/// Distinct action names cached; applications have hundreds, not millions,
+/// and a sender inventing names only costs a cache refill.
+const SENSITIVITY_CACHE: usize = 4096;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -165,6 +172,7 @@ impl Engine {
             networks: FxHashMap::default(),
             stats: EngineStats::default(),
             findings: Vec::new(),
+            sensitivity_cache: FxHashMap::default(),
             config,
         }
     }
@@ -345,7 +353,17 @@ impl Engine {
         // Sensitivity of the trigger.
         let sensitivity = match &event.body {
             EventBody::Auth(t) => policy.auth_sensitivity(t.as_str()),
-            EventBody::Action(a) => policy.action_sensitivity(&a.name),
+            EventBody::Action(a) => match self.sensitivity_cache.get(a.name.as_str()) {
+                Some(s) => *s,
+                None => {
+                    let s = policy.action_sensitivity(&a.name);
+                    if self.sensitivity_cache.len() >= SENSITIVITY_CACHE {
+                        self.sensitivity_cache.clear();
+                    }
+                    self.sensitivity_cache.insert(a.name.as_str().into(), s);
+                    s
+                }
+            },
         };
 
         let session = &mut p.sessions[si];

@@ -179,12 +179,6 @@ impl Finding {
             scale: 1.0,
         }
     }
-
-    /// The same finding with its weight scaled.
-    pub(crate) fn scaled(mut self, scale: f64) -> Finding {
-        self.scale = scale;
-        self
-    }
 }
 
 /// Whether a code says something is new to the principal: such evidence
