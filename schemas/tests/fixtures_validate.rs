@@ -148,7 +148,6 @@ fn assert_no_failures(failures: &[String]) {
 }
 
 #[test]
-#[ignore = "enable once fixtures/small is committed"]
 fn every_fixture_line_validates_and_small_fixtures_exist() {
     let root = fixtures_root();
     let mut failures = Vec::new();
