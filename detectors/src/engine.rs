@@ -19,7 +19,7 @@ use crate::policy::Policy;
 use crate::score::{self, AssuranceView, Because};
 use crate::state::{
     Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key, prefix_key,
-    prune_window, user_agent_skeleton,
+    push_windowed, user_agent_skeleton,
 };
 
 /// Bounds on the state the engine keeps.
@@ -542,20 +542,10 @@ impl Engine {
 
         match event.auth_type() {
             Some(AuthType::LoginFailure) => {
-                p.failures.push_back(now);
-                prune_window(
-                    &mut p.failures,
-                    now,
-                    i64::from(params.failure_window_seconds) * 1000,
-                );
+                push_windowed(&mut p.failures, now, params.failure_window_seconds);
             }
             Some(AuthType::MfaPushDenied) => {
-                p.push_denials.push_back(now);
-                prune_window(
-                    &mut p.push_denials,
-                    now,
-                    i64::from(params.push_window_seconds) * 1000,
-                );
+                push_windowed(&mut p.push_denials, now, params.push_window_seconds);
             }
             Some(AuthType::LoginSuccess | AuthType::MfaSuccess) => {
                 p.push_denials.clear();

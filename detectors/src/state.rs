@@ -224,8 +224,10 @@ impl PrincipalState {
     }
 }
 
-/// Prunes entries older than `window_ms` before `now` from a time queue.
-pub(crate) fn prune_window(q: &mut VecDeque<Timestamp>, now: Timestamp, window_ms: i64) {
+/// Records `now` in a time queue and drops what fell out of the window.
+pub(crate) fn push_windowed(q: &mut VecDeque<Timestamp>, now: Timestamp, window_seconds: u32) {
+    q.push_back(now);
+    let window_ms = i64::from(window_seconds) * 1000;
     while let Some(front) = q.front() {
         if now.0 - front.0 > window_ms {
             q.pop_front();
