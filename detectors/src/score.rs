@@ -98,3 +98,62 @@ pub(crate) fn pack(d: &[(Decision, Because); 4]) -> Decisions {
         critical: d[3].0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_is_a_posterior_in_percent() {
+        assert_eq!(score_of(0.0), 50);
+        assert_eq!(score_of(-6.0), 0);
+        assert_eq!(score_of(6.0), 100);
+        assert_eq!(score_of(f64::INFINITY), 100);
+        assert_eq!(score_of(f64::NEG_INFINITY), 0);
+    }
+
+    #[test]
+    fn assurance_rules_step_up_people_not_machines() {
+        let policy = Policy::default_policy().unwrap_or_else(|e| panic!("{e}"));
+        let now = Timestamp(100 * 3600 * 1000);
+        let human = AssuranceView {
+            kind: PrincipalType::Human,
+            aal: 1,
+            last_strong_auth: None,
+            satisfied_at: None,
+        };
+        // Critical needs aal 2: a clean aal 1 session is stepped up for it.
+        assert_eq!(
+            decide(&policy, Sensitivity::Critical, 0, &human, now).0,
+            Decision::StepUp
+        );
+        assert_eq!(
+            decide(&policy, Sensitivity::Low, 0, &human, now).0,
+            Decision::Allow
+        );
+        let workload = AssuranceView {
+            kind: PrincipalType::Workload,
+            ..human
+        };
+        assert_eq!(
+            decide(&policy, Sensitivity::Critical, 0, &workload, now).0,
+            Decision::Allow
+        );
+        // A fresh strong authentication with nothing new since satisfies a
+        // score step-up, but never a deny.
+        let fresh = AssuranceView {
+            kind: PrincipalType::Human,
+            aal: 2,
+            last_strong_auth: Some(now),
+            satisfied_at: Some(now),
+        };
+        assert_eq!(
+            decide(&policy, Sensitivity::High, 50, &fresh, now).0,
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&policy, Sensitivity::High, 99, &fresh, now).0,
+            Decision::Deny
+        );
+    }
+}

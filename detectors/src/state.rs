@@ -236,3 +236,57 @@ pub(crate) fn push_windowed(q: &mut VecDeque<Timestamp>, now: Timestamp, window_
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agent_skeleton_ignores_versions_only() {
+        let a = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/120.0.6099.71 Safari/537.36";
+        let b = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/121.0.6167.85 Safari/537.36";
+        let c = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0";
+        assert_eq!(user_agent_skeleton(a), user_agent_skeleton(b));
+        assert_ne!(user_agent_skeleton(a), user_agent_skeleton(c));
+    }
+
+    #[test]
+    fn prefixes_are_slash_24_and_slash_48() {
+        let p = |s: &str| prefix_key(s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
+        assert_eq!(p("81.2.69.1"), p("81.2.69.254"));
+        assert_ne!(p("81.2.69.1"), p("81.2.70.1"));
+        assert_eq!(p("2a02:c7f:1:1::1"), p("2a02:c7f:1:ffff::9"));
+        assert_ne!(p("2a02:c7f:1::1"), p("2a02:c7f:2::1"));
+        // An AS number, when known, names the network instead.
+        assert_eq!(
+            network_key(
+                "81.2.69.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                Some(64500)
+            ),
+            64500
+        );
+    }
+
+    #[test]
+    fn history_evicts_the_least_recently_seen() {
+        let mut h = History::default();
+        h.touch(1u64, Timestamp(10), 2);
+        h.touch(2u64, Timestamp(20), 2);
+        h.touch(1u64, Timestamp(30), 2);
+        h.touch(3u64, Timestamp(40), 2);
+        assert!(h.contains(&1) && h.contains(&3) && !h.contains(&2));
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn windowed_queue_keeps_only_the_window() {
+        let mut q = VecDeque::new();
+        for t in [0, 100_000, 899_000, 901_000] {
+            push_windowed(&mut q, Timestamp(t), 900);
+        }
+        assert_eq!(
+            q.iter().map(|t| t.0).collect::<Vec<_>>(),
+            vec![100_000, 899_000, 901_000]
+        );
+    }
+}

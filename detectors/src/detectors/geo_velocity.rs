@@ -148,3 +148,57 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
         }),
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn haversine_distances_of_known_pairs() {
+        // London - Paris: 344 km.
+        let d = km_between(51.5074, -0.1278, 48.8566, 2.3522);
+        assert!((d - 344.0).abs() < 5.0, "{d}");
+        // Suva (Fiji) - Apia (Samoa) across the antimeridian: ~1,150 km,
+        // not the ~39,000 km a naive longitude difference would suggest.
+        let d = km_between(-18.1248, 178.4501, -13.8333, -171.7667);
+        assert!((1_100.0..1_200.0).contains(&d), "{d}");
+        // Same point.
+        assert!(km_between(1.0, 2.0, 1.0, 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn familiarity_subtracts_accuracy_radii() {
+        let home = [Place {
+            latitude: 51.5074,
+            longitude: -0.1278,
+            radius_km: 10.0,
+        }];
+        let reading = Location {
+            latitude: 51.4543,
+            longitude: -0.9781,
+            radius_km: 20.0,
+            city: None,
+            country: None,
+        };
+        let paris = Location {
+            latitude: 48.8566,
+            longitude: 2.3522,
+            radius_km: 20.0,
+            city: None,
+            country: None,
+        };
+        let vague = Location {
+            latitude: 53.4808,
+            longitude: -2.2426,
+            radius_km: 1000.0,
+            city: None,
+            country: None,
+        };
+        assert!(familiar(&home, &reading, 100.0));
+        assert!(!familiar(&home, &paris, 100.0));
+        assert!(
+            familiar(&home, &vague, 100.0),
+            "a 1000 km radius covers London"
+        );
+    }
+}
