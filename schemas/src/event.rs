@@ -228,6 +228,25 @@ pub struct Assurance {
     pub amr: Vec<String>,
 }
 
+/// Where an event came from, when an adapter made it from a vendor's own
+/// record (an extension of the contract: fields may be added).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The adapter's format name: `okta`, `auth0`, `entra`, `keycloak`,
+    /// `cloudtrail`, `google_workspace`.
+    pub format: String,
+    /// The vendor's own event id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The vendor's own event type.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Contract fields the vendor's record did not carry (`context.ip`,
+    /// `session`...): the event keeps what it could map and says what not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
 /// An in-app action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Action {
@@ -274,6 +293,8 @@ pub struct Event {
     /// whose `attack` is a boolean and `scenario` a string when present (the
     /// parser checks both, since the evaluation reads them).
     pub labels: Option<serde_json::Value>,
+    /// The vendor record this event was mapped from, if an adapter made it.
+    pub source: Option<Source>,
 }
 
 impl Event {
@@ -356,6 +377,8 @@ struct EventOut<'a> {
     auth: Option<&'a Assurance>,
     #[serde(skip_serializing_if = "Option::is_none")]
     labels: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a Source>,
 }
 
 impl Serialize for Event {
@@ -375,6 +398,7 @@ impl Serialize for Event {
             context: &self.context,
             auth: self.auth.as_ref(),
             labels: self.labels.as_ref(),
+            source: self.source.as_ref(),
         }
         .serialize(serializer)
     }

@@ -21,7 +21,7 @@ mod timestamp;
 
 pub use event::{
     Action, Assurance, AuthType, Context, DeviceTrust, Event, EventBody, EventKind, Principal,
-    PrincipalType,
+    PrincipalType, Source,
 };
 pub use parse::{ParseLimits, RejectReason, Rejection, parse_event};
 pub use record::{

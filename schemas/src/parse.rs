@@ -140,6 +140,7 @@ struct WireEvent {
     context: Option<WireContext>,
     auth: Option<WireAuth>,
     labels: Option<serde_json::Map<String, serde_json::Value>>,
+    source: Option<crate::event::Source>,
     #[serde(flatten)]
     _unknown: IgnoredAny,
 }
@@ -377,6 +378,7 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
         context,
         auth,
         labels: w.labels.map(check_labels).transpose()?,
+        source: w.source,
     })
 }
 

@@ -25,7 +25,7 @@ use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
-use riskstream_schemas::{
+use riskstream_schemas::{Source, 
     Action, Assurance, AssuranceState, AuthType, Context, Decision, Decisions, DeviceTrust, Event,
     EventBody, EventKind, Level, ModelInfo, ParseLimits, Principal, PrincipalType, RISK_SCHEMA_ID,
     RecordPrincipal, RiskRecord, Sensitivity, Signal, StepUp, StepUpMethod, Timestamp, Trigger,
@@ -201,6 +201,22 @@ fn attributes() -> impl Strategy<Value = Map<String, Value>> {
     .prop_map(|m| m.into_iter().collect())
 }
 
+/// The adapters' `source` extension.
+fn source() -> impl Strategy<Value = Source> {
+    (
+        select(vec!["okta", "auth0", "entra", "keycloak", "cloudtrail", "google_workspace"]),
+        option::of(text(16)),
+        option::of(text(16)),
+        proptest::collection::vec(text(12), 0..3),
+    )
+        .prop_map(|(format, id, kind, missing)| Source {
+            format: format.to_owned(),
+            id,
+            kind,
+            missing,
+        })
+}
+
 fn event() -> impl Strategy<Value = Event> {
     (
         (text(24), timestamp(), text(12)),
@@ -211,6 +227,7 @@ fn event() -> impl Strategy<Value = Event> {
             context(),
             option::of(assurance()),
             option::of(labels()),
+            option::of(source()),
         ),
     )
         .prop_map(
@@ -218,7 +235,7 @@ fn event() -> impl Strategy<Value = Event> {
                 (id, time, tenant),
                 (principal_id, kind, role),
                 (session, body, resource),
-                (attributes, context, auth, labels),
+                (attributes, context, auth, labels, source),
             )| Event {
                 id,
                 time,
@@ -235,6 +252,7 @@ fn event() -> impl Strategy<Value = Event> {
                 context,
                 auth,
                 labels,
+                source,
             },
         )
 }

@@ -1,0 +1,10 @@
+//! auth0 adapter (placeholder until written).
+
+use riskstream_schemas::Event;
+
+use crate::{AdapterOptions, Format, Unmapped, UnmappedReason};
+
+pub(crate) fn normalize(record: &serde_json::Value, opts: &AdapterOptions) -> Result<Vec<Event>, Unmapped> {
+    let _ = (record, opts);
+    Err(Unmapped::new(Format::Auth0, UnmappedReason::NotRecognised, None, "auth0 adapter not written yet"))
+}
