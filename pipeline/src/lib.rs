@@ -7,9 +7,12 @@
 //!   risk records and rejects, and summarises;
 //! - [`evaluate`]: protection and friction of a replay against labels, with
 //!   the `always`, `timer-15m` and `never` baselines;
+//! - [`normalize`]: identity-provider records to contract events, through
+//!   the adapters of `riskstream-adapters`;
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
 //!   databases built from `fixtures/geo/world.csv`.
 
 pub mod evaluate;
 pub mod fixtures;
+pub mod normalize;
 pub mod replay;

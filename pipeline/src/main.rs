@@ -32,9 +32,37 @@ enum Command {
     /// Protection and friction of a replay against the events' labels,
     /// beside the always, timer-15m and never baselines.
     Evaluate(EvaluateArgs),
+    /// Map an identity provider's native records (one JSON document or log
+    /// line a line) to contract events, one JSON line each.
+    Normalize(NormalizeArgs),
     /// Generate the labelled fixture world and its GeoIP databases.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+}
+
+#[derive(Args)]
+struct NormalizeArgs {
+    /// The native format: okta, auth0, entra, keycloak, cloudtrail,
+    /// google_workspace (or contract, to validate contract events).
+    #[arg(long, value_name = "FORMAT")]
+    format: riskstream_adapters::Format,
+    /// Native records, plain or gzip; `-` is standard input.
+    #[arg(long, value_name = "FILE", num_args = 1.., default_value = "-")]
+    input: Vec<PathBuf>,
+    /// Contract events, one JSON line each; `-` is standard output.
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    output: PathBuf,
+    /// Records that did not map, as JSON Lines (file, line, reason, field,
+    /// detail, raw).
+    #[arg(long, value_name = "FILE")]
+    rejects: Option<PathBuf>,
+    /// Tenant to stamp on every event [default: the vendor's org or tenant].
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
+    /// Largest record, in bytes; longer ones are rejected `too_large`.
+    #[arg(long, value_name = "N", default_value_t = default_max_event_bytes(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_event_bytes: u64,
 }
 
 /// Engine configuration shared by `replay` and `evaluate`.
@@ -104,6 +132,15 @@ struct ReplayArgs {
     /// Also write the summary as JSON.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
+    /// Native format of the inputs: contract, okta, auth0, entra, keycloak,
+    /// cloudtrail, google_workspace. Once for all inputs, or once per input
+    /// in order [default: contract].
+    #[arg(long, value_name = "FORMAT")]
+    format: Vec<riskstream_adapters::Format>,
+    /// Tenant to stamp on events mapped from native records [default: the
+    /// vendor's org or tenant id].
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -223,9 +260,59 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Replay(args) => run_replay(args),
         Command::Evaluate(args) => run_evaluate(args),
+        Command::Normalize(args) => run_normalize(args),
         Command::Fixtures(FixturesCommand::Generate(args)) => run_generate(args),
         Command::Fixtures(FixturesCommand::Geoip(args)) => run_geoip(args),
     }
+}
+
+fn open_output(path: &Path) -> Result<Box<dyn Write>> {
+    Ok(if path == Path::new("-") {
+        Box::new(BufWriter::new(io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+        ))
+    })
+}
+
+fn run_normalize(args: NormalizeArgs) -> Result<ExitCode> {
+    use riskstream::normalize::{NormalizeOptions, NormalizeSummary, normalize_stream};
+    let opts = NormalizeOptions {
+        format: args.format,
+        tenant: args.tenant,
+        limits: ParseLimits {
+            max_bytes: to_usize(args.max_event_bytes),
+        },
+        inputs: args.input,
+    };
+    let mut out = open_output(&args.output)?;
+    let mut rejects = args.rejects.as_deref().map(open_output).transpose()?;
+    let mut summary = NormalizeSummary::default();
+    for path in &opts.inputs {
+        let input = replay::open_input(path, None)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let name = path.display().to_string();
+        normalize_stream(
+            &opts,
+            input,
+            &name,
+            &mut out,
+            rejects.as_mut().map(|w| w as &mut dyn Write),
+            &mut summary,
+        )
+        .with_context(|| format!("normalize {name}"))?;
+    }
+    out.flush().context("cannot write the events")?;
+    if let Some(w) = rejects.as_mut() {
+        w.flush().context("cannot write the rejects")?;
+    }
+    eprintln!("{summary}");
+    anyhow::ensure!(
+        summary.is_balanced(),
+        "records and outcomes do not add up: {summary}"
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_replay(args: ReplayArgs) -> Result<ExitCode> {
@@ -237,6 +324,8 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode> {
         engine: args.engine.engine_options(),
         limits: args.engine.limits(),
         progress: io::stderr().is_terminal(),
+        formats: args.format,
+        tenant: args.tenant,
     };
     let summary = replay::replay(&opts).context("replay failed")?;
     eprintln!("{summary}");

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use riskstream_adapters::{AdapterOptions, Format, Unmapped, normalize};
 use riskstream_detectors::{
     Engine, EngineConfig, EngineStats, GeoError, GeoIp, Policy, PolicyError, StateLimits,
 };
@@ -89,6 +90,16 @@ pub enum ReplayError {
         /// What the reader said.
         #[source]
         source: Box<GeoError>,
+    },
+    /// `--format` given neither once nor once per input.
+    #[error(
+        "{formats} --format values for {inputs} inputs: give one for all inputs, or one per input"
+    )]
+    Formats {
+        /// Formats given.
+        formats: usize,
+        /// Inputs given.
+        inputs: usize,
     },
     /// Some line produced neither a record nor a reject: a bug, reported
     /// rather than hidden.
@@ -235,6 +246,64 @@ pub fn parse_line(line: &Line<'_>, limits: ParseLimits) -> Result<Event, Rejecti
         ));
     }
     parse_event(line.bytes, limits)
+}
+
+/// Why a line gave no event.
+#[derive(Debug)]
+pub(crate) enum LineReject {
+    /// A contract event (or a mapped one) that the contract rejects.
+    Contract(Rejection),
+    /// A native record its adapter could not map.
+    Unmapped(Unmapped),
+}
+
+/// One line of a native format to its events, through the adapter.
+pub(crate) fn parse_native(
+    format: Format,
+    line: &Line<'_>,
+    limits: ParseLimits,
+    adapter: &AdapterOptions,
+) -> Result<Vec<Event>, LineReject> {
+    if line.len > limits.max_bytes {
+        return Err(LineReject::Contract(Rejection::new(
+            RejectReason::TooLarge,
+            None,
+            format!("{} bytes, limit {}", line.len, limits.max_bytes),
+        )));
+    }
+    normalize(format, line.bytes, adapter).map_err(LineReject::Unmapped)
+}
+
+/// Writes one rejects-file line, when there is a rejects file.
+pub(crate) fn write_reject<'w>(
+    rejects: Option<&mut (dyn Write + 'w)>,
+    source_name: &str,
+    line: &Line<'_>,
+    reject: &LineReject,
+) -> Result<(), StreamError> {
+    let Some(w) = rejects else { return Ok(()) };
+    let raw = raw_excerpt(line.bytes);
+    let (reason, field, detail) = match reject {
+        LineReject::Contract(r) => (r.reason.as_str(), r.field.as_deref(), r.detail.clone()),
+        LineReject::Unmapped(u) => (
+            u.reason.as_str(),
+            None,
+            match &u.vendor_type {
+                Some(t) => format!("{} [{t}]: {}", u.format, u.detail),
+                None => format!("{}: {}", u.format, u.detail),
+            },
+        ),
+    };
+    let reject = RejectLine {
+        file: source_name,
+        line: line.number,
+        reason,
+        field,
+        detail: &detail,
+        raw: &raw,
+    };
+    serde_json::to_writer(&mut *w, &reject).map_err(|e| StreamError::WriteRejects(e.into()))?;
+    w.write_all(b"\n").map_err(StreamError::WriteRejects)
 }
 
 // ---------------------------------------------------------------------------
@@ -503,6 +572,12 @@ pub struct ReplaySummary {
     pub rejected: u64,
     /// Rejected lines per reason.
     pub rejects: RejectCounts,
+    /// Native records an adapter could not map, per reason (`--format`
+    /// other than `contract`); counted in `rejected` too.
+    pub unmapped: std::collections::BTreeMap<String, u64>,
+    /// Events beyond the first that native records mapped to (a Google
+    /// Workspace activity with several events is one line, several events).
+    pub extra_events: u64,
     /// Decisions on the records' triggers, per sensitivity class.
     pub decisions: DecisionCounts,
     /// Earliest event time read.
@@ -526,7 +601,8 @@ pub struct ReplaySummary {
 impl ReplaySummary {
     /// Whether every non-blank line became a record or a reject.
     pub fn is_balanced(&self) -> bool {
-        self.lines == self.records + self.rejected && self.rejected == self.rejects.total()
+        self.lines + self.extra_events == self.records + self.rejected
+            && self.rejected == self.rejects.total() + self.unmapped.values().sum::<u64>()
     }
 
     /// [`ReplayError::Unbalanced`] unless [`ReplaySummary::is_balanced`].
@@ -580,15 +656,31 @@ impl fmt::Display for ReplaySummary {
             write!(f, "{sep}{reason} {n}")?;
             sep = ", ";
         }
+        for (reason, n) in &self.unmapped {
+            write!(f, "{sep}{reason} {n}")?;
+            sep = ", ";
+        }
         writeln!(f)?;
-        writeln!(
-            f,
-            "  check        lines {} = records {} + rejects {}: {}",
-            self.lines,
-            self.records,
-            self.rejected,
-            if self.is_balanced() { "ok" } else { "MISMATCH" }
-        )?;
+        if self.extra_events > 0 {
+            writeln!(
+                f,
+                "  check        lines {} + extra events {} = records {} + rejects {}: {}",
+                self.lines,
+                self.extra_events,
+                self.records,
+                self.rejected,
+                if self.is_balanced() { "ok" } else { "MISMATCH" }
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  check        lines {} = records {} + rejects {}: {}",
+                self.lines,
+                self.records,
+                self.rejected,
+                if self.is_balanced() { "ok" } else { "MISMATCH" }
+            )?;
+        }
         if let (Some(first), Some(last)) = (self.first_event_time, self.last_event_time) {
             writeln!(f, "  event time   {first} .. {last}")?;
         }
@@ -628,6 +720,9 @@ impl fmt::Display for ReplaySummary {
 /// inputs read one after the other.
 pub struct Replayer {
     engine: Engine,
+    /// The native format of the inputs; `contract` unless set.
+    format: Format,
+    adapter: AdapterOptions,
     /// The engine's re-emitted duplicates, evictions and expiries before
     /// this replay, so that the summary counts only its own.
     base_stats: EngineStats,
@@ -642,10 +737,19 @@ impl Replayer {
         Replayer {
             base_stats: engine.stats(),
             engine,
+            format: Format::Contract,
+            adapter: AdapterOptions::default(),
             limits,
             summary: ReplaySummary::default(),
             progress: None,
         }
+    }
+
+    /// Reads the following inputs in this native format, through its
+    /// adapter (`contract`: the contract's own events).
+    pub fn set_format(&mut self, format: Format, adapter: AdapterOptions) {
+        self.format = format;
+        self.adapter = adapter;
     }
 
     /// Shows counts in this progress bar's message while replaying.
@@ -698,53 +802,65 @@ impl Replayer {
                 continue;
             }
             self.summary.lines += 1;
-            let outcome = match parse_line(&line, self.limits) {
-                Ok(event) => {
-                    // Idle expiry follows event time: the watermark is the
-                    // latest event time seen, so a late event does not move
-                    // time backwards.
-                    let now = match self.summary.last_event_time {
-                        Some(t) if t >= event.time => t,
-                        _ => event.time,
-                    };
-                    self.summary.last_event_time = Some(now);
-                    if self.summary.first_event_time.is_none_or(|t| event.time < t) {
-                        self.summary.first_event_time = Some(event.time);
-                    }
-                    if self.engine.poll_timeout().is_some_and(|due| due <= now) {
-                        self.engine.handle_timeout(now);
-                    }
-                    match self.engine.handle_event(&event) {
-                        Ok(record) => {
-                            sink.accept(&event, &record)
-                                .map_err(StreamError::WriteRecords)?;
-                            self.summary.records += 1;
-                            self.summary
-                                .decisions
-                                .add(record.trigger.sensitivity, record.decision);
-                            Ok(())
-                        }
-                        Err(rejection) => Err(rejection),
-                    }
-                }
-                Err(rejection) => Err(rejection),
+            let events = match self.format {
+                Format::Contract => parse_line(&line, self.limits)
+                    .map(|e| vec![e])
+                    .map_err(LineReject::Contract),
+                format => parse_native(format, &line, self.limits, &self.adapter),
             };
-            if let Err(rejection) = outcome {
-                self.summary.rejected += 1;
-                self.summary.rejects.add(rejection.reason);
-                if let Some(w) = rejects.as_deref_mut() {
-                    let raw = raw_excerpt(line.bytes);
-                    let reject = RejectLine {
-                        file: source_name,
-                        line: line.number,
-                        reason: rejection.reason.as_str(),
-                        field: rejection.field.as_deref(),
-                        detail: &rejection.detail,
-                        raw: &raw,
-                    };
-                    serde_json::to_writer(&mut *w, &reject)
-                        .map_err(|e| StreamError::WriteRejects(e.into()))?;
-                    w.write_all(b"\n").map_err(StreamError::WriteRejects)?;
+            let events = match events {
+                Ok(events) => events,
+                Err(reject) => {
+                    self.summary.rejected += 1;
+                    match &reject {
+                        LineReject::Contract(r) => self.summary.rejects.add(r.reason),
+                        LineReject::Unmapped(u) => {
+                            *self
+                                .summary
+                                .unmapped
+                                .entry(u.reason.as_str().to_owned())
+                                .or_insert(0) += 1;
+                        }
+                    }
+                    write_reject(rejects.as_deref_mut(), source_name, &line, &reject)?;
+                    Vec::new()
+                }
+            };
+            self.summary.extra_events += (events.len() as u64).saturating_sub(1);
+            for event in events {
+                // Idle expiry follows event time: the watermark is the
+                // latest event time seen, so a late event does not move
+                // time backwards.
+                let now = match self.summary.last_event_time {
+                    Some(t) if t >= event.time => t,
+                    _ => event.time,
+                };
+                self.summary.last_event_time = Some(now);
+                if self.summary.first_event_time.is_none_or(|t| event.time < t) {
+                    self.summary.first_event_time = Some(event.time);
+                }
+                if self.engine.poll_timeout().is_some_and(|due| due <= now) {
+                    self.engine.handle_timeout(now);
+                }
+                match self.engine.handle_event(&event) {
+                    Ok(record) => {
+                        sink.accept(&event, &record)
+                            .map_err(StreamError::WriteRecords)?;
+                        self.summary.records += 1;
+                        self.summary
+                            .decisions
+                            .add(record.trigger.sensitivity, record.decision);
+                    }
+                    Err(rejection) => {
+                        self.summary.rejected += 1;
+                        self.summary.rejects.add(rejection.reason);
+                        write_reject(
+                            rejects.as_deref_mut(),
+                            source_name,
+                            &line,
+                            &LineReject::Contract(rejection),
+                        )?;
+                    }
                 }
             }
             if let Some(bar) = &self.progress
@@ -897,6 +1013,11 @@ pub struct ReplayOptions {
     pub limits: ParseLimits,
     /// Whether to draw a progress bar on stderr.
     pub progress: bool,
+    /// Native format of the inputs: none (all `contract`), one (all
+    /// inputs), or one per input in order.
+    pub formats: Vec<Format>,
+    /// Tenant to stamp on events mapped from native records.
+    pub tenant: Option<String>,
 }
 
 /// A buffered writer on a file, or on standard output for `-`.
@@ -942,7 +1063,25 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
         path: path.to_owned(),
         source,
     };
-    for path in &opts.inputs {
+    if opts.formats.len() > 1 && opts.formats.len() != opts.inputs.len() {
+        return Err(ReplayError::Formats {
+            formats: opts.formats.len(),
+            inputs: opts.inputs.len(),
+        });
+    }
+    for (n, path) in opts.inputs.iter().enumerate() {
+        let format = opts
+            .formats
+            .get(n)
+            .or(opts.formats.first())
+            .copied()
+            .unwrap_or(Format::Contract);
+        replayer.set_format(
+            format,
+            AdapterOptions {
+                tenant: opts.tenant.clone(),
+            },
+        );
         let input = open_input(path, bar.as_ref()).map_err(|source| ReplayError::Read {
             path: path.clone(),
             source,
