@@ -385,6 +385,17 @@ impl Engine {
         let score = score::score_of(log_odds);
         let level = score::level_of(policy, score);
 
+        // The assurance this event itself reached counts for its own record:
+        // `decisions` say what the session may do next, and after an MFA
+        // sign-in that is an aal 2 session.
+        if is_authentication(&event.body, kind) {
+            let aal = event.aal().unwrap_or(1);
+            session.aal = session.aal.max(aal);
+            if aal >= 2 {
+                session.last_strong_auth =
+                    Some(session.last_strong_auth.map_or(now, |t| t.max(now)));
+            }
+        }
         let satisfied_at = session
             .satisfied
             .filter(|(_, n)| *n == session.sticky.len())
