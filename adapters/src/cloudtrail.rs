@@ -164,6 +164,24 @@ const RESOURCE_PARAMETERS: &[&str] = &[
 ];
 
 /// One record, or every record of a log file that maps.
+/// One outcome per record: a log file (`{"Records": [...]}`) gives one per
+/// record it holds, so a record that does not map is reported, not lost.
+pub(crate) fn normalize_items(
+    record: &Value,
+    opts: &AdapterOptions,
+) -> Vec<Result<Event, Unmapped>> {
+    match get(record, "Records").and_then(Value::as_array) {
+        Some(records) if records.is_empty() => vec![Err(Unmapped::new(
+            FORMAT,
+            UnmappedReason::UnmappedType,
+            Some("Records"),
+            "a log file with no records",
+        ))],
+        Some(records) => records.iter().map(|r| one(r, opts)).collect(),
+        None => vec![one(record, opts)],
+    }
+}
+
 pub(crate) fn normalize(record: &Value, opts: &AdapterOptions) -> Result<Vec<Event>, Unmapped> {
     if let Some(records) = get(record, "Records").and_then(Value::as_array) {
         return log_file(records, opts);

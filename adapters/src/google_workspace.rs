@@ -34,25 +34,30 @@ enum Mapping {
 }
 
 /// One activity: an event for each of its sub-events that maps.
-pub(crate) fn normalize(record: &Value, opts: &AdapterOptions) -> Result<Vec<Event>, Unmapped> {
+/// One outcome per event of the activity: its contract event, or why it
+/// does not map. An activity that is not one gives a single rejection.
+pub(crate) fn normalize_items(
+    record: &Value,
+    opts: &AdapterOptions,
+) -> Vec<Result<Event, Unmapped>> {
     let reject = |reason, vendor_type: Option<&str>, detail: &str| {
         Unmapped::new(FORMAT, reason, vendor_type, detail)
     };
     if !record.is_object() {
-        return Err(reject(
+        return vec![Err(reject(
             UnmappedReason::NotRecognised,
             None,
             "not a JSON object",
-        ));
+        ))];
     }
     let app = str_at(record, &["id", "applicationName"]);
     let is_activity = str_at(record, &["kind"]) == Some("admin#reports#activity");
     let Some(app) = app.or(is_activity.then_some("unknown")) else {
-        return Err(reject(
+        return vec![Err(reject(
             UnmappedReason::NotRecognised,
             None,
             "no id.applicationName and not kind admin#reports#activity: not a Reports API activity",
-        ));
+        ))];
     };
     let subs: Vec<&Value> = match record.get("events") {
         Some(Value::Array(events)) => events.iter().collect(),
@@ -61,23 +66,36 @@ pub(crate) fn normalize(record: &Value, opts: &AdapterOptions) -> Result<Vec<Eve
         _ => Vec::new(),
     };
     if subs.is_empty() {
-        return Err(reject(
+        return vec![Err(reject(
             UnmappedReason::UnmappedType,
             Some(app),
             &format!("a {app} activity with no event name: nothing happened that could map"),
-        ));
+        ))];
     }
 
-    let mut events = Vec::with_capacity(subs.len());
+    subs.iter()
+        .enumerate()
+        .map(|(i, sub)| {
+            let name = str_at(sub, &["name"]).unwrap_or("");
+            // The n-th repeat of a name in one activity, for a unique event id.
+            let repeat = subs[..i]
+                .iter()
+                .filter(|s| str_at(s, &["name"]).unwrap_or("") == name)
+                .count();
+            one(record, sub, app, i, repeat, opts)
+        })
+        .collect()
+}
+
+/// The activity's events that map, or, when none does, one reason.
+pub(crate) fn normalize(record: &Value, opts: &AdapterOptions) -> Result<Vec<Event>, Unmapped> {
+    let reject = |reason, vendor_type: Option<&str>, detail: &str| {
+        Unmapped::new(FORMAT, reason, vendor_type, detail)
+    };
+    let mut events = Vec::new();
     let mut rejections = Vec::new();
-    for (i, sub) in subs.iter().enumerate() {
-        let name = str_at(sub, &["name"]).unwrap_or("");
-        // The n-th repeat of a name in one activity, for a unique event id.
-        let repeat = subs[..i]
-            .iter()
-            .filter(|s| str_at(s, &["name"]).unwrap_or("") == name)
-            .count();
-        match one(record, sub, app, i, repeat, opts) {
+    for item in normalize_items(record, opts) {
+        match item {
             Ok(e) => events.push(e),
             Err(u) => rejections.push(u),
         }

@@ -28,7 +28,7 @@ mod okta;
 use std::fmt;
 use std::str::FromStr;
 
-use riskstream_schemas::{parse_event, Event, ParseLimits};
+use riskstream_schemas::{Event, ParseLimits, parse_event};
 
 pub use draft::aal_from_amr;
 
@@ -85,7 +85,9 @@ impl fmt::Display for Format {
 
 /// A format name that riskstream does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {0:?}; known: contract, okta, auth0, entra, keycloak, cloudtrail, google_workspace")]
+#[error(
+    "unknown format {0:?}; known: contract, okta, auth0, entra, keycloak, cloudtrail, google_workspace"
+)]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
@@ -153,7 +155,12 @@ pub struct Unmapped {
 }
 
 impl Unmapped {
-    pub(crate) fn new(format: Format, reason: UnmappedReason, vendor_type: Option<&str>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        format: Format,
+        reason: UnmappedReason,
+        vendor_type: Option<&str>,
+        detail: impl Into<String>,
+    ) -> Self {
         Unmapped {
             format,
             reason,
@@ -175,7 +182,11 @@ pub struct AdapterOptions {
 /// contract events: usually one, several for a Google Workspace activity
 /// with several events, never zero (a record that maps to nothing is
 /// [`Unmapped`]).
-pub fn normalize(format: Format, record: &[u8], opts: &AdapterOptions) -> Result<Vec<Event>, Unmapped> {
+pub fn normalize(
+    format: Format,
+    record: &[u8],
+    opts: &AdapterOptions,
+) -> Result<Vec<Event>, Unmapped> {
     match format {
         Format::Contract => parse_event(record, ParseLimits::default())
             .map(|e| vec![e])
@@ -196,6 +207,38 @@ pub fn normalize(format: Format, record: &[u8], opts: &AdapterOptions) -> Result
     }
 }
 
+/// One outcome per native record, never none: its contract event, or why it
+/// does not map. A single document gives one outcome (or, for a Google
+/// Workspace activity, one per event it holds); a CloudTrail log file gives
+/// one per record. This is what the pipeline uses, so that a record that
+/// does not map inside a file that partly does is reported, not lost;
+/// [`normalize`] is the view with only the events.
+pub fn normalize_items(
+    format: Format,
+    record: &[u8],
+    opts: &AdapterOptions,
+) -> Vec<Result<Event, Unmapped>> {
+    let multi = match format {
+        Format::CloudTrail | Format::GoogleWorkspace => {
+            serde_json::from_slice::<serde_json::Value>(record).ok()
+        }
+        _ => None,
+    };
+    match (format, multi) {
+        (Format::CloudTrail, Some(v)) => cloudtrail::normalize_items(&v, opts),
+        (Format::GoogleWorkspace, Some(v)) => google_workspace::normalize_items(&v, opts),
+        _ => match normalize(format, record, opts) {
+            Ok(events) => events.into_iter().map(Ok).collect(),
+            Err(u) => vec![Err(u)],
+        },
+    }
+}
+
 fn unreachable_format(format: Format) -> Result<Vec<Event>, Unmapped> {
-    Err(Unmapped::new(format, UnmappedReason::NotRecognised, None, "dispatched to the wrong adapter"))
+    Err(Unmapped::new(
+        format,
+        UnmappedReason::NotRecognised,
+        None,
+        "dispatched to the wrong adapter",
+    ))
 }

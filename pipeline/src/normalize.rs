@@ -17,18 +17,19 @@ use crate::replay::{LineReader, LineReject, StreamError, parse_native, write_rej
 pub struct NormalizeSummary {
     /// Non-blank lines (native records) read.
     pub lines: u64,
-    /// Contract events written.
+    /// Vendor records in them: a line is one record, except a CloudTrail
+    /// log file or a Google Workspace activity with several events.
+    pub items: u64,
+    /// Contract events written, one per record that mapped.
     pub events: u64,
-    /// Records that mapped.
-    pub mapped: u64,
-    /// Records that did not, per reason.
+    /// Records that did not map, per reason.
     pub rejected: BTreeMap<String, u64>,
 }
 
 impl NormalizeSummary {
     /// Whether every record mapped or was rejected.
     pub fn is_balanced(&self) -> bool {
-        self.lines == self.mapped + self.rejected.values().sum::<u64>()
+        self.items == self.events + self.rejected.values().sum::<u64>() && self.items >= self.lines
     }
 }
 
@@ -36,9 +37,9 @@ impl std::fmt::Display for NormalizeSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "riskstream normalize: {} records, {} mapped to {} events, {} rejected",
+            "riskstream normalize: {} lines, {} records: {} events, {} rejected",
             self.lines,
-            self.mapped,
+            self.items,
             self.events,
             self.rejected.values().sum::<u64>()
         )?;
@@ -85,23 +86,24 @@ pub fn normalize_stream<R: BufRead, W: Write>(
             continue;
         }
         summary.lines += 1;
-        match parse_native(opts.format, &line, opts.limits, &adapter) {
-            Ok(events) => {
-                summary.mapped += 1;
-                for event in events {
+        let items = parse_native(opts.format, &line, opts.limits, &adapter);
+        summary.items += items.len() as u64;
+        for item in items {
+            match item {
+                Ok(event) => {
                     serde_json::to_writer(&mut *out, &event)
                         .map_err(|e| StreamError::WriteRecords(io::Error::other(e)))?;
                     out.write_all(b"\n").map_err(StreamError::WriteRecords)?;
                     summary.events += 1;
                 }
-            }
-            Err(reject) => {
-                let reason = match &reject {
-                    LineReject::Contract(r) => r.reason.as_str(),
-                    LineReject::Unmapped(u) => u.reason.as_str(),
-                };
-                *summary.rejected.entry(reason.to_owned()).or_insert(0) += 1;
-                write_reject(rejects.as_deref_mut(), source_name, &line, &reject)?;
+                Err(reject) => {
+                    let reason = match &reject {
+                        LineReject::Contract(r) => r.reason.as_str(),
+                        LineReject::Unmapped(u) => u.reason.as_str(),
+                    };
+                    *summary.rejected.entry(reason.to_owned()).or_insert(0) += 1;
+                    write_reject(rejects.as_deref_mut(), source_name, &line, &reject)?;
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use riskstream_adapters::{AdapterOptions, Format, Unmapped, normalize};
+use riskstream_adapters::{AdapterOptions, Format, Unmapped, normalize_items};
 use riskstream_detectors::{
     Engine, EngineConfig, EngineStats, GeoError, GeoIp, Policy, PolicyError, StateLimits,
 };
@@ -257,21 +257,26 @@ pub(crate) enum LineReject {
     Unmapped(Unmapped),
 }
 
-/// One line of a native format to its events, through the adapter.
+/// One line of a native format to its outcomes through the adapter: one
+/// per record it holds (a CloudTrail log file holds many), each an event or
+/// the reason it does not map; never none.
 pub(crate) fn parse_native(
     format: Format,
     line: &Line<'_>,
     limits: ParseLimits,
     adapter: &AdapterOptions,
-) -> Result<Vec<Event>, LineReject> {
+) -> Vec<Result<Event, LineReject>> {
     if line.len > limits.max_bytes {
-        return Err(LineReject::Contract(Rejection::new(
+        return vec![Err(LineReject::Contract(Rejection::new(
             RejectReason::TooLarge,
             None,
             format!("{} bytes, limit {}", line.len, limits.max_bytes),
-        )));
+        )))];
     }
-    normalize(format, line.bytes, adapter).map_err(LineReject::Unmapped)
+    normalize_items(format, line.bytes, adapter)
+        .into_iter()
+        .map(|item| item.map_err(LineReject::Unmapped))
+        .collect()
 }
 
 /// Writes one rejects-file line, when there is a rejects file.
@@ -802,31 +807,33 @@ impl Replayer {
                 continue;
             }
             self.summary.lines += 1;
-            let events = match self.format {
-                Format::Contract => parse_line(&line, self.limits)
-                    .map(|e| vec![e])
-                    .map_err(LineReject::Contract),
+            let items = match self.format {
+                Format::Contract => {
+                    vec![parse_line(&line, self.limits).map_err(LineReject::Contract)]
+                }
                 format => parse_native(format, &line, self.limits, &self.adapter),
             };
-            let events = match events {
-                Ok(events) => events,
-                Err(reject) => {
-                    self.summary.rejected += 1;
-                    match &reject {
-                        LineReject::Contract(r) => self.summary.rejects.add(r.reason),
-                        LineReject::Unmapped(u) => {
-                            *self
-                                .summary
-                                .unmapped
-                                .entry(u.reason.as_str().to_owned())
-                                .or_insert(0) += 1;
+            self.summary.extra_events += (items.len() as u64).saturating_sub(1);
+            let mut events = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Ok(event) => events.push(event),
+                    Err(reject) => {
+                        self.summary.rejected += 1;
+                        match &reject {
+                            LineReject::Contract(r) => self.summary.rejects.add(r.reason),
+                            LineReject::Unmapped(u) => {
+                                *self
+                                    .summary
+                                    .unmapped
+                                    .entry(u.reason.as_str().to_owned())
+                                    .or_insert(0) += 1;
+                            }
                         }
+                        write_reject(rejects.as_deref_mut(), source_name, &line, &reject)?;
                     }
-                    write_reject(rejects.as_deref_mut(), source_name, &line, &reject)?;
-                    Vec::new()
                 }
-            };
-            self.summary.extra_events += (events.len() as u64).saturating_sub(1);
+            }
             for event in events {
                 // Idle expiry follows event time: the watermark is the
                 // latest event time seen, so a late event does not move

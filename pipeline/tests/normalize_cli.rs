@@ -35,7 +35,7 @@ fn contract_normalisation_is_the_identity_on_contract_events() {
     assert_eq!(out.stdout, std::fs::read(small_events()).unwrap());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("7561 records, 7561 mapped to 7561 events, 0 rejected"),
+        stderr.contains("7561 lines, 7561 records: 7561 events, 0 rejected"),
         "{stderr}"
     );
 }
@@ -107,5 +107,62 @@ fn replay_takes_one_format_for_all_inputs_or_one_per_input() {
     let r = run(&["--format", "ldap"], &a);
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("google_workspace"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_partly_mapped_cloudtrail_file_reports_every_record() {
+    // The hand-written CloudTrail log file holds 17 records, one of which
+    // has no bearing on authentication: 16 events and 1 reject, none lost.
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../adapters/tests/samples/cloudtrail_log_file.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sample).unwrap()).unwrap();
+    let records = doc["Records"].as_array().unwrap().len();
+    let dir = tempdir("cloudtrail");
+    let input = dir.join("trail.jsonl");
+    std::fs::write(
+        &input,
+        format!("{}\n", serde_json::to_string(&doc).unwrap()),
+    )
+    .unwrap();
+    let rejects = dir.join("rejects.jsonl");
+    let out = bin()
+        .args(["normalize", "--format", "cloudtrail", "--input"])
+        .arg(&input)
+        .arg("--rejects")
+        .arg(&rejects)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = String::from_utf8(out.stdout).unwrap().lines().count();
+    let rejected = std::fs::read_to_string(&rejects).unwrap().lines().count();
+    assert_eq!(records, 17);
+    assert_eq!((events, rejected), (16, 1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 lines, 17 records: 16 events, 1 rejected"),
+        "{stderr}"
+    );
+    // The replay counts the same way: 1 line + 16 extra records = 16 records + 1 reject.
+    let replay = bin()
+        .args(["replay", "--format", "cloudtrail", "--input"])
+        .arg(&input)
+        .args(["--output", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&replay.stderr);
+    assert!(
+        stderr.contains("lines 1 + extra events 16 = records 16 + rejects 1: ok"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
