@@ -7,12 +7,12 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use riskstream_schemas::{
-    parse_event, Action, Assurance, AuthType, Context, DeviceTrust, Event, EventBody, ParseLimits, Principal,
-    PrincipalType, Source, Timestamp,
+    Action, Assurance, AuthType, Context, DeviceTrust, Event, EventBody, ParseLimits, Principal,
+    PrincipalType, Source, Timestamp, parse_event,
 };
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::{AdapterOptions, Format, Unmapped, UnmappedReason};
 
@@ -60,7 +60,9 @@ impl Draft {
 
     /// Sets the action name.
     pub fn action(&mut self, name: &str) -> &mut Self {
-        self.body = Some(EventBody::Action(Action { name: name.to_owned() }));
+        self.body = Some(EventBody::Action(Action {
+            name: name.to_owned(),
+        }));
         self
     }
 
@@ -77,7 +79,8 @@ impl Draft {
     /// Adds a string attribute, when present.
     pub fn attr(&mut self, key: &str, value: Option<&str>) -> &mut Self {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
-            self.attributes.insert(key.to_owned(), Value::String(v.to_owned()));
+            self.attributes
+                .insert(key.to_owned(), Value::String(v.to_owned()));
         }
         self
     }
@@ -88,19 +91,32 @@ impl Draft {
     /// (stable, so redelivery stays idempotent); without a session, one is
     /// derived from the principal and client. Both are then listed in
     /// `source.missing`, as are absent IP, user agent and device id.
-    pub fn finish(self, format: Format, record_fingerprint: &[u8], opts: &AdapterOptions) -> Result<Event, Unmapped> {
+    pub fn finish(
+        self,
+        format: Format,
+        record_fingerprint: &[u8],
+        opts: &AdapterOptions,
+    ) -> Result<Event, Unmapped> {
         let vt = self.vendor_type.clone();
         let unmapped = |reason, detail: &str| Unmapped::new(format, reason, vt.as_deref(), detail);
-        let body = self
-            .body
-            .ok_or_else(|| unmapped(UnmappedReason::UnmappedType, "no contract event for this record type"))?;
+        let body = self.body.ok_or_else(|| {
+            unmapped(
+                UnmappedReason::UnmappedType,
+                "no contract event for this record type",
+            )
+        })?;
         let principal = self
             .principal
             .filter(|p| !p.trim().is_empty())
-            .ok_or_else(|| unmapped(UnmappedReason::NoActor, "no user, workload or agent in the record"))?;
-        let time = self
-            .time
-            .ok_or_else(|| unmapped(UnmappedReason::NoTime, "no usable event time in the record"))?;
+            .ok_or_else(|| {
+                unmapped(
+                    UnmappedReason::NoActor,
+                    "no user, workload or agent in the record",
+                )
+            })?;
+        let time = self.time.ok_or_else(|| {
+            unmapped(UnmappedReason::NoTime, "no usable event time in the record")
+        })?;
         let mut missing = self.missing;
         let id = match self.vendor_id.clone().filter(|s| !s.is_empty()) {
             Some(id) => format!("{}:{id}", format.name()),
@@ -118,7 +134,11 @@ impl Draft {
                     .map(|ip| ip.to_string())
                     .or_else(|| self.user_agent.clone())
                     .unwrap_or_default();
-                format!("{}:derived:{:016x}", format.name(), fingerprint(format!("{principal}\u{1f}{client}").as_bytes()))
+                format!(
+                    "{}:derived:{:016x}",
+                    format.name(),
+                    fingerprint(format!("{principal}\u{1f}{client}").as_bytes())
+                )
             }
         };
         if self.ip.is_none() {
@@ -158,7 +178,11 @@ impl Draft {
             session,
             body,
             resource: self.resource,
-            attributes: if self.attributes.is_empty() { None } else { Some(self.attributes) },
+            attributes: if self.attributes.is_empty() {
+                None
+            } else {
+                Some(self.attributes)
+            },
             context: Context {
                 ip: self.ip,
                 user_agent: self.user_agent.filter(|s| !s.is_empty()),
@@ -176,8 +200,10 @@ impl Draft {
             }),
         };
         // The event must survive the contract's own parser unchanged.
-        let bytes = serde_json::to_vec(&event).map_err(|e| unmapped(UnmappedReason::Invalid, &e.to_string()))?;
-        parse_event(&bytes, ParseLimits::default()).map_err(|r| unmapped(UnmappedReason::Invalid, &r.to_string()))
+        let bytes = serde_json::to_vec(&event)
+            .map_err(|e| unmapped(UnmappedReason::Invalid, &e.to_string()))?;
+        parse_event(&bytes, ParseLimits::default())
+            .map_err(|r| unmapped(UnmappedReason::Invalid, &r.to_string()))
     }
 }
 
@@ -212,7 +238,10 @@ pub(crate) fn parse_ip(text: &str) -> Option<IpAddr> {
     }
     // "1.2.3.4:5678" without brackets parses above; "1.2.3.4, 5.6.7.8"
     // (X-Forwarded-For) takes the client, the first.
-    t.split(',').next().and_then(|first| first.trim().parse::<IpAddr>().ok()).map(canonical)
+    t.split(',')
+        .next()
+        .and_then(|first| first.trim().parse::<IpAddr>().ok())
+        .map(canonical)
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) as the IPv4 they are.
@@ -261,10 +290,13 @@ pub fn aal_from_amr(amr: &[String]) -> Option<u8> {
         return None;
     }
     let has = |v: &str| amr.iter().any(|a| a.eq_ignore_ascii_case(v));
-    let factors = ["pwd", "pin", "otp", "sms", "tel", "hwk", "swk", "fpt", "face", "iris", "retina", "vbm", "kba", "sc"]
-        .iter()
-        .filter(|f| has(f))
-        .count();
+    let factors = [
+        "pwd", "pin", "otp", "sms", "tel", "hwk", "swk", "fpt", "face", "iris", "retina", "vbm",
+        "kba", "sc",
+    ]
+    .iter()
+    .filter(|f| has(f))
+    .count();
     if has("hwk") && (has("pop") || has("pin") || has("fpt") || has("face") || has("user")) {
         Some(3)
     } else if has("mfa") || factors >= 2 {
@@ -276,7 +308,9 @@ pub fn aal_from_amr(amr: &[String]) -> Option<u8> {
 
 /// `value[path[0]][path[1]]...` as text.
 pub(crate) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    at(value, path).and_then(Value::as_str).filter(|s| !s.is_empty())
+    at(value, path)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// `value[path[0]][path[1]]...`.
@@ -298,7 +332,10 @@ mod tests {
         assert_eq!(parse_ip("81.2.69.142:443"), "81.2.69.142".parse().ok());
         assert_eq!(parse_ip("[2001:db8::1]:443"), "2001:db8::1".parse().ok());
         assert_eq!(parse_ip("::ffff:81.2.69.142"), "81.2.69.142".parse().ok());
-        assert_eq!(parse_ip("81.2.69.142, 10.0.0.1"), "81.2.69.142".parse().ok());
+        assert_eq!(
+            parse_ip("81.2.69.142, 10.0.0.1"),
+            "81.2.69.142".parse().ok()
+        );
         assert_eq!(parse_ip("not an ip"), None);
     }
 
