@@ -25,11 +25,11 @@ use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
-use riskstream_schemas::{Source, 
+use riskstream_schemas::{
     Action, Assurance, AssuranceState, AuthType, Context, Decision, Decisions, DeviceTrust, Event,
     EventBody, EventKind, Level, ModelInfo, ParseLimits, Principal, PrincipalType, RISK_SCHEMA_ID,
-    RecordPrincipal, RiskRecord, Sensitivity, Signal, StepUp, StepUpMethod, Timestamp, Trigger,
-    parse_event,
+    RecordPrincipal, RiskRecord, Sensitivity, Signal, Source, StepUp, StepUpMethod, Timestamp,
+    Trigger, parse_event,
 };
 use serde_json::{Map, Number, Value};
 use time::format_description::well_known::Rfc3339;
@@ -204,7 +204,14 @@ fn attributes() -> impl Strategy<Value = Map<String, Value>> {
 /// The adapters' `source` extension.
 fn source() -> impl Strategy<Value = Source> {
     (
-        select(vec!["okta", "auth0", "entra", "keycloak", "cloudtrail", "google_workspace"]),
+        select(vec![
+            "okta",
+            "auth0",
+            "entra",
+            "keycloak",
+            "cloudtrail",
+            "google_workspace",
+        ]),
         option::of(text(16)),
         option::of(text(16)),
         proptest::collection::vec(text(12), 0..3),
