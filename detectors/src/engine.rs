@@ -85,8 +85,8 @@ pub struct EngineStats {
 }
 
 /// What the tenant knows of a network: who authenticated cleanly from it.
-#[derive(Debug, Default)]
-struct NetworkUse {
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct NetworkUse {
     principals: Vec<u64>,
     shared: bool,
 }
@@ -127,8 +127,8 @@ fn network_label(ip: Option<IpAddr>, info: Option<&IpInfo>) -> Option<String> {
 /// The scoring engine for a set of principals (one partition, or a replay).
 pub struct Engine {
     config: Arc<EngineConfig>,
-    principals: LruCache<String, PrincipalState, FxBuildHasher>,
-    networks: FxHashMap<(u64, u64), NetworkUse>,
+    pub(crate) principals: LruCache<String, PrincipalState, FxBuildHasher>,
+    pub(crate) networks: FxHashMap<(u64, u64), NetworkUse>,
     stats: EngineStats,
     findings: Vec<Finding>,
     /// Sensitivity of action names seen, so that the policy's globs run once
@@ -148,7 +148,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn principal_key(tenant: &str, id: &str) -> String {
+pub(crate) fn principal_key(tenant: &str, id: &str) -> String {
     let mut k = String::with_capacity(tenant.len() + id.len() + 1);
     k.push_str(tenant);
     k.push('\u{1f}');

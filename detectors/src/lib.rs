@@ -17,7 +17,9 @@
 //! - `detectors`: one module per detector (`geo_velocity`, `anonymizer`,
 //!   `device`, `session_context`, `auth_failures`), each adding [`Signal`]s;
 //! - `state`: per-principal and per-session state, bounded by an LRU cap and
-//!   idle expiry.
+//!   idle expiry;
+//! - [`PrincipalSnapshot`], [`NetworksSnapshot`]: that state serialised, for
+//!   a changelog from which another instance restores it.
 //!
 //! [`Signal`]: riskstream_schemas::Signal
 
@@ -26,11 +28,13 @@ mod engine;
 mod geo;
 mod policy;
 mod score;
+mod snapshot;
 mod state;
 
 pub use engine::{Engine, EngineConfig, EngineStats, StateLimits};
 pub use geo::{GeoError, GeoIp, IpInfo, Location};
 pub use policy::{DEFAULT_POLICY_TOML, Policy, PolicyError};
+pub use snapshot::{NetworksSnapshot, PrincipalSnapshot, SNAPSHOT_VERSION, SnapshotError};
 
 /// Version string written into every record's `model.version`.
 pub const MODEL_VERSION: &str = concat!("riskstream ", env!("CARGO_PKG_VERSION"));

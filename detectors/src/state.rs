@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use riskstream_schemas::{Level, PrincipalType, RiskRecord, Timestamp};
 use rustc_hash::FxHasher;
+use serde::{Deserialize, Serialize};
 
 use crate::detectors::{Finding, SignalCode};
 use crate::geo::IpInfo;
@@ -56,7 +57,7 @@ pub(crate) fn prefix_key(ip: IpAddr) -> u64 {
 
 /// A small most-recently-used set: the principal's known devices, networks,
 /// countries. Linear search is faster than hashing at these sizes (≤ 256).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct History<T> {
     items: Vec<(T, Timestamp)>,
 }
@@ -96,7 +97,7 @@ impl<T: PartialEq> History<T> {
 }
 
 /// A place a principal authenticated from, for familiarity by distance.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Place {
     pub latitude: f64,
     pub longitude: f64,
@@ -104,7 +105,7 @@ pub(crate) struct Place {
 }
 
 /// The last located event of a principal (geo-velocity's "from").
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Fix {
     pub time: Timestamp,
     pub latitude: f64,
@@ -116,14 +117,14 @@ pub(crate) struct Fix {
 }
 
 /// A signal attached to a session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StickySignal {
     pub finding: Finding,
     pub weight: f64,
 }
 
 /// Per-session state.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SessionState {
     pub id: String,
     /// Last `seq` issued.
@@ -173,14 +174,14 @@ impl SessionState {
 }
 
 /// A remembered event id and, for the most recent ones, its record.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SeenId {
     pub hash: u64,
     pub record: Option<Arc<RiskRecord>>,
 }
 
 /// Per-principal state.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct PrincipalState {
     pub kind: PrincipalType,
     pub last_seen: Timestamp,
@@ -198,11 +199,20 @@ pub(crate) struct PrincipalState {
     pub push_denials: VecDeque<Timestamp>,
     pub sessions: Vec<SessionState>,
     pub seen_ids: VecDeque<SeenId>,
-    /// Cache of the last address looked up.
+    /// Cache of the last address looked up (not state: rebuilt on use).
+    #[serde(skip)]
     pub last_ip: Option<(IpAddr, IpInfo)>,
 }
 
 impl PrincipalState {
+    /// A deep copy of the state (caches left empty).
+    pub(crate) fn clone_state(&self) -> PrincipalState {
+        // Through serde, so that a snapshot holds exactly what restores.
+        serde_json::to_value(self)
+            .and_then(serde_json::from_value)
+            .unwrap_or_else(|_| PrincipalState::new(self.kind, self.last_seen))
+    }
+
     pub(crate) fn new(kind: PrincipalType, now: Timestamp) -> PrincipalState {
         PrincipalState {
             kind,

@@ -12,7 +12,10 @@ use serde_json::Value;
 
 /// Every signal code the engine can emit. The names are stable: they are
 /// the `code` field of the contract's signals and the keys of `[weights]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum SignalCode {
     ImpossibleTravel,
     NewCountry,
@@ -163,7 +166,7 @@ impl SignalCode {
 }
 
 /// One detector observation, before weighting.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Finding {
     pub code: SignalCode,
     pub evidence: Value,
@@ -201,4 +204,18 @@ pub(crate) fn is_device_novelty(code: SignalCode) -> bool {
         code,
         SignalCode::NewDevice | SignalCode::UntrustedDevice | SignalCode::KnownDevice
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_names_are_the_stable_codes() {
+        for code in SignalCode::ALL {
+            let json = serde_json::to_value(code).unwrap_or_default();
+            assert_eq!(json.as_str(), Some(code.name()));
+            assert_eq!(SignalCode::from_name(code.name()), Some(code));
+        }
+    }
 }

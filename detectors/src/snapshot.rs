@@ -1,0 +1,165 @@
+//! Snapshots of engine state, for a changelog: one per principal (the unit
+//! a partition owns), plus the tenant-infrastructure table.
+//!
+//! A shell writes a principal's snapshot after each event of that principal
+//! (keyed by principal, compacted), and on taking over a partition restores
+//! every snapshot of it before processing: the records that follow are then
+//! the ones an uninterrupted engine would have given. Caches (the last
+//! GeoIP answer, action sensitivities) are not state and are not kept.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, NetworkUse};
+use crate::state::PrincipalState;
+
+/// Version of the snapshot format, written in every snapshot.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// A snapshot that cannot be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Not a snapshot of this format.
+    #[error("not a riskstream state snapshot: {0}")]
+    Decode(#[from] serde_json::Error),
+    /// Written by another version of the format.
+    #[error("snapshot version {found}, this engine reads version {expected}")]
+    Version {
+        /// The version in the snapshot.
+        found: u32,
+        /// The version this engine reads.
+        expected: u32,
+    },
+}
+
+/// The state of one principal.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PrincipalSnapshot {
+    version: u32,
+    tenant: String,
+    principal: String,
+    state: PrincipalState,
+}
+
+impl PrincipalSnapshot {
+    /// The tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The principal id (the changelog key).
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
+    /// Serialised, for the changelog value.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising plain data to a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// From a changelog value.
+    pub fn from_bytes(bytes: &[u8]) -> Result<PrincipalSnapshot, SnapshotError> {
+        let s: PrincipalSnapshot = serde_json::from_slice(bytes)?;
+        if s.version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version {
+                found: s.version,
+                expected: SNAPSHOT_VERSION,
+            });
+        }
+        Ok(s)
+    }
+}
+
+/// The tenant-infrastructure table: which address ranges several of a
+/// tenant's principals authenticate from.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct NetworksSnapshot {
+    version: u32,
+    /// (tenant hash, prefix key) and what is known of it, sorted.
+    networks: Vec<((u64, u64), NetworkUse)>,
+}
+
+impl NetworksSnapshot {
+    /// Serialised.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// From bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<NetworksSnapshot, SnapshotError> {
+        let s: NetworksSnapshot = serde_json::from_slice(bytes)?;
+        if s.version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version {
+                found: s.version,
+                expected: SNAPSHOT_VERSION,
+            });
+        }
+        Ok(s)
+    }
+}
+
+impl Engine {
+    /// The state of one principal, if the engine tracks it.
+    pub fn principal_snapshot(&self, tenant: &str, principal: &str) -> Option<PrincipalSnapshot> {
+        let key = crate::engine::principal_key(tenant, principal);
+        self.principals.peek(&key).map(|state| PrincipalSnapshot {
+            version: SNAPSHOT_VERSION,
+            tenant: tenant.to_owned(),
+            principal: principal.to_owned(),
+            state: state.clone_state(),
+        })
+    }
+
+    /// Every principal's state, least recently seen first, so that
+    /// restoring them in this order rebuilds the same eviction order.
+    pub fn snapshot_all(&self) -> Vec<PrincipalSnapshot> {
+        let mut all: Vec<PrincipalSnapshot> = self
+            .principals
+            .iter()
+            .filter_map(|(key, state)| {
+                let (tenant, principal) = key.split_once('\u{1f}')?;
+                Some(PrincipalSnapshot {
+                    version: SNAPSHOT_VERSION,
+                    tenant: tenant.to_owned(),
+                    principal: principal.to_owned(),
+                    state: state.clone_state(),
+                })
+            })
+            .collect();
+        all.reverse();
+        all
+    }
+
+    /// Restores (or replaces) one principal's state, as most recently seen.
+    pub fn restore_principal(&mut self, snapshot: PrincipalSnapshot) {
+        let key = crate::engine::principal_key(&snapshot.tenant, &snapshot.principal);
+        if !self.principals.contains(&key)
+            && self.principals.len() >= self.config().limits.max_principals
+        {
+            self.principals.pop_lru();
+        }
+        self.principals.put(key, snapshot.state);
+    }
+
+    /// Forgets a principal (a changelog tombstone).
+    pub fn forget_principal(&mut self, tenant: &str, principal: &str) {
+        self.principals
+            .pop(&crate::engine::principal_key(tenant, principal));
+    }
+
+    /// The tenant-infrastructure table.
+    pub fn networks_snapshot(&self) -> NetworksSnapshot {
+        let mut networks: Vec<((u64, u64), NetworkUse)> =
+            self.networks.iter().map(|(k, v)| (*k, v.clone())).collect();
+        networks.sort_by_key(|(k, _)| *k);
+        NetworksSnapshot {
+            version: SNAPSHOT_VERSION,
+            networks,
+        }
+    }
+
+    /// Restores the tenant-infrastructure table.
+    pub fn restore_networks(&mut self, snapshot: NetworksSnapshot) {
+        self.networks = snapshot.networks.into_iter().collect();
+    }
+}
