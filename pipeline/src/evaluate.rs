@@ -39,6 +39,7 @@ use crate::replay::{
     EngineOptions, LineReader, PolicySource, RecordSink, ReplayError, Replayer, StreamError,
     open_input, parse_line,
 };
+use crate::sweep::ScoreCounts;
 
 /// The `schema` of the JSON report.
 pub const EVALUATION_SCHEMA_ID: &str = "riskstream.evaluation.v1";
@@ -76,6 +77,8 @@ pub struct Outcome {
     pub sensitivity: Sensitivity,
     /// `decision`.
     pub decision: Decision,
+    /// `score`, for the threshold sweep.
+    pub score: u8,
 }
 
 /// The systems compared, in report order.
@@ -154,6 +157,8 @@ pub struct Evaluator {
     counts: InputCounts,
     scenarios: BTreeMap<String, ScenarioInfo>,
     systems: [SystemTallies; 4],
+    /// Sensitive actions per score, for the threshold sweep.
+    scores: ScoreCounts,
 }
 
 impl Evaluator {
@@ -219,6 +224,7 @@ impl Evaluator {
             stopped[ALWAYS] = true;
             stopped[TIMER] = stale;
             stopped[NEVER] = false;
+            self.scores.add(attack, outcome.score);
             for (system, stop) in self.systems.iter_mut().zip(stopped) {
                 system.each(scenario, kind, |t| {
                     if attack {
@@ -240,6 +246,11 @@ impl Evaluator {
                 });
             }
         }
+    }
+
+    /// Sensitive actions per score so far, for [`crate::sweep::Sweep`].
+    pub fn scores(&self) -> &ScoreCounts {
+        &self.scores
     }
 
     /// The report. `source` says where the records came from.
@@ -278,6 +289,7 @@ impl RecordSink for Evaluator {
             Outcome {
                 sensitivity: record.trigger.sensitivity,
                 decision: record.decision,
+                score: record.score,
             },
         );
         Ok(())
@@ -300,7 +312,8 @@ pub struct Ratio {
 }
 
 impl Ratio {
-    fn new(numerator: u64, denominator: u64) -> Self {
+    /// `numerator / denominator`, or no value when the denominator is zero.
+    pub fn new(numerator: u64, denominator: u64) -> Self {
         Ratio {
             value: (denominator > 0).then(|| numerator as f64 / denominator as f64),
             numerator,
@@ -612,6 +625,7 @@ pub struct EvaluateOptions {
 struct RecordView {
     trigger: TriggerView,
     decision: Decision,
+    score: u8,
     #[serde(default)]
     model: Option<ModelView>,
 }
@@ -668,6 +682,7 @@ fn read_records(
             Outcome {
                 sensitivity: record.trigger.sensitivity,
                 decision: record.decision,
+                score: record.score,
             },
         );
     }
@@ -676,6 +691,14 @@ fn read_records(
 
 /// Runs `riskstream evaluate`.
 pub fn evaluate(opts: &EvaluateOptions) -> Result<EvaluationReport, EvaluateError> {
+    evaluate_with_scores(opts).map(|(report, _)| report)
+}
+
+/// Runs `riskstream evaluate`, and returns beside the report the sensitive
+/// actions per score that [`crate::sweep::Sweep::new`] takes.
+pub fn evaluate_with_scores(
+    opts: &EvaluateOptions,
+) -> Result<(EvaluationReport, ScoreCounts), EvaluateError> {
     let mut evaluator = Evaluator::new();
     let source = match &opts.records {
         None => {
@@ -727,5 +750,6 @@ pub fn evaluate(opts: &EvaluateOptions) -> Result<EvaluationReport, EvaluateErro
             }
         }
     };
-    Ok(evaluator.report(source))
+    let report = evaluator.report(source);
+    Ok((report, evaluator.scores))
 }

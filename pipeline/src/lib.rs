@@ -7,6 +7,8 @@
 //!   risk records and rejects, and summarises;
 //! - [`evaluate`]: protection and friction of a replay against labels, with
 //!   the `always`, `timer-15m` and `never` baselines;
+//! - [`sweep`]: the protection-versus-friction curve of a threshold on the
+//!   records' score, as CSV and as a PNG plot;
 //! - [`normalize`]: identity-provider records to contract events, through
 //!   the adapters of `riskstream-adapters`;
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
@@ -16,3 +18,4 @@ pub mod evaluate;
 pub mod fixtures;
 pub mod normalize;
 pub mod replay;
+pub mod sweep;

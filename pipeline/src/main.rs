@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use riskstream::evaluate::{self, EvaluateOptions};
 use riskstream::fixtures;
 use riskstream::replay::{self, EngineOptions, ReplayOptions};
+use riskstream::sweep::Sweep;
 use riskstream_schemas::{ParseLimits, Timestamp};
 
 /// Streaming step-up authentication engine: replay, evaluation, fixtures.
@@ -171,6 +172,13 @@ struct EvaluateArgs {
     /// Fail (exit 1) when the engine's friction is above this.
     #[arg(long, value_name = "Y", value_parser = unit_interval)]
     max_friction: Option<f64>,
+    /// Write the threshold sweep (step up iff score >= t, t = 0..101, and
+    /// the engine's and baselines' points) as CSV.
+    #[arg(long, value_name = "FILE")]
+    sweep_csv: Option<PathBuf>,
+    /// Draw the threshold sweep (protection against friction) as a PNG.
+    #[arg(long, value_name = "FILE")]
+    sweep_png: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -350,7 +358,16 @@ fn run_evaluate(args: EvaluateArgs) -> Result<ExitCode> {
         engine: args.engine.engine_options(),
         limits: args.engine.limits(),
     };
-    let report = evaluate::evaluate(&opts).context("evaluation failed")?;
+    let (report, scores) = evaluate::evaluate_with_scores(&opts).context("evaluation failed")?;
+    if args.sweep_csv.is_some() || args.sweep_png.is_some() {
+        let sweep = Sweep::new(&scores, &report.systems);
+        if let Some(path) = &args.sweep_csv {
+            sweep.write_csv(path)?;
+        }
+        if let Some(path) = &args.sweep_png {
+            sweep.write_png(path)?;
+        }
+    }
     let mut stdout = io::stdout().lock();
     match args.format {
         Format::Text => stdout.write_all(report.to_text().as_bytes())?,
