@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`replay`]: reads JSON Lines (plain or gzip), runs the engine, writes
-//!   risk records and rejects, and summarises;
+//!   risk records (JSON Lines, or Parquet through [`parquet_out`]) and
+//!   rejects, and summarises;
 //! - [`evaluate`]: protection and friction of a replay against labels, with
 //!   the `always`, `timer-15m` and `never` baselines;
 //! - [`sweep`]: the protection-versus-friction curve of a threshold on the
@@ -17,5 +18,6 @@
 pub mod evaluate;
 pub mod fixtures;
 pub mod normalize;
+pub mod parquet_out;
 pub mod replay;
 pub mod sweep;

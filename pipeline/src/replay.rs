@@ -4,9 +4,10 @@
 //! lines without ever buffering more than the event size limit, [`parse_line`]
 //! turns one line into an [`Event`] or a [`Rejection`], and [`Replayer`] feeds
 //! the engine, drives its idle expiry from event time, hands each record to a
-//! [`RecordSink`] (usually [`JsonLines`]) and each rejection to a rejects
-//! writer, and keeps the [`ReplaySummary`]. [`replay`] does all of that for
-//! the `riskstream replay` subcommand.
+//! [`RecordSink`] (usually [`JsonLines`], or Parquet through
+//! [`crate::parquet_out`]) and each rejection to a rejects writer, and keeps
+//! the [`ReplaySummary`]. [`replay`] does all of that for the `riskstream
+//! replay` subcommand.
 //!
 //! Nothing written to the output depends on the wall clock: the same input
 //! gives the same bytes. Only the summary carries timings.
@@ -31,6 +32,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::fixtures;
+use crate::parquet_out::ParquetSink;
 
 /// Capacity of the output and rejects writers. 256 KiB: large enough that a
 /// write system call carries about a thousand records, small enough not to
@@ -379,6 +381,51 @@ pub struct Discard;
 impl RecordSink for Discard {
     fn accept(&mut self, _event: &Event, _record: &RiskRecord) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// The records file of `riskstream replay`: Parquet when its name ends in
+/// `.parquet`, JSON Lines otherwise (standard output included).
+enum RecordOutput {
+    Json(JsonLines<BufWriter<Box<dyn Write>>>),
+    /// Boxed: the Arrow writer and its column builders are large, and the
+    /// enum lives on the stack.
+    Parquet(Box<ParquetSink<File>>),
+}
+
+impl RecordOutput {
+    fn create(path: &Path) -> Result<Self, ReplayError> {
+        if !path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+        {
+            return Ok(RecordOutput::Json(JsonLines(create_output(path)?)));
+        }
+        let write_error = |source| ReplayError::Write {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::create(path).map_err(write_error)?;
+        Ok(RecordOutput::Parquet(Box::new(
+            ParquetSink::new(file).map_err(write_error)?,
+        )))
+    }
+
+    /// Flushes a JSON Lines output; writes a Parquet output's footer.
+    fn finish(self) -> io::Result<()> {
+        match self {
+            RecordOutput::Json(mut out) => out.0.flush(),
+            RecordOutput::Parquet(out) => out.finish().map(drop),
+        }
+    }
+}
+
+impl RecordSink for RecordOutput {
+    fn accept(&mut self, event: &Event, record: &RiskRecord) -> io::Result<()> {
+        match self {
+            RecordOutput::Json(out) => out.accept(event, record),
+            RecordOutput::Parquet(out) => out.accept(event, record),
+        }
     }
 }
 
@@ -1064,7 +1111,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     if let Some(bar) = &bar {
         replayer = replayer.with_progress(bar.clone());
     }
-    let mut out = JsonLines(create_output(&opts.output)?);
+    let mut out = RecordOutput::create(&opts.output)?;
     let mut rejects = opts.rejects.as_deref().map(create_output).transpose()?;
     let output_error = |path: &Path, source| ReplayError::Write {
         path: path.to_owned(),
@@ -1108,7 +1155,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
                 }
             })?;
     }
-    out.0.flush().map_err(|e| output_error(&opts.output, e))?;
+    out.finish().map_err(|e| output_error(&opts.output, e))?;
     if let (Some(w), Some(path)) = (rejects.as_mut(), opts.rejects.as_deref()) {
         w.flush().map_err(|e| output_error(path, e))?;
     }
