@@ -124,7 +124,8 @@ struct ReplayArgs {
     /// order; `-` is standard input.
     #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
     input: Vec<PathBuf>,
-    /// Risk records, one JSON line per accepted event; `-` is standard output.
+    /// Risk records, one per accepted event: Parquet when FILE ends in
+    /// `.parquet`, JSON Lines otherwise; `-` is standard output.
     #[arg(long, value_name = "FILE")]
     output: PathBuf,
     /// Rejected lines as JSON Lines (file, line, reason, field, detail, raw).
