@@ -5,61 +5,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
-use riskstream_adapters::{AdapterOptions, Format, Unmapped, UnmappedReason, normalize};
-use riskstream_detectors::{Engine, EngineConfig, GeoIp, Policy, StateLimits};
-use riskstream_schemas::{Event, Level, ParseLimits, RiskRecord, Timestamp, parse_event};
+use common::{
+    SingleEventTally, attr, check_documented_cases, idp_file, maxmind_engine, normalize_json,
+    only_event, read_json_lines, read_panther, sample_path,
+};
+use riskstream_adapters::{Format, Unmapped, UnmappedReason};
+use riskstream_schemas::{Event, Level, RiskRecord, Timestamp};
 use serde_json::Value;
 
 const PANTHER: &str = "panther/Auth0_Events.jsonl";
 const ELASTIC_FAILURE: &str = "elastic/auth0/auth0-login-failure.native.jsonl";
 const ELASTIC_SUCCESS: &str = "elastic/auth0/auth0-login-success.first5.native.jsonl";
 
-/// A file of the shared samples, or `None` (with a note) where the shared
-/// folder is absent.
-fn idp(rel: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/idp")
-        .join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: {} absent (the shared identity-provider samples)",
-            path.display()
-        );
-        None
-    }
-}
-
-fn lines(path: &PathBuf) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn auth0(record: &Value) -> Result<Vec<Event>, Unmapped> {
-    normalize(
-        Format::Auth0,
-        record.to_string().as_bytes(),
-        &AdapterOptions::default(),
-    )
+    normalize_json(Format::Auth0, record)
 }
 
 fn one(record: &Value) -> Event {
-    let mut events = auth0(record).unwrap();
-    assert_eq!(events.len(), 1);
-    events.remove(0)
-}
-
-fn attr<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
-    e.attributes.as_ref()?.get(key)?.as_str()
+    only_event(auth0(record).unwrap())
 }
 
 /// The log type code, bare or in a stream envelope, for the breakdown.
@@ -75,62 +40,19 @@ fn code(record: &Value) -> String {
 
 /// Counts of a file's records: mapped, and unmapped per reason; and per log
 /// type, what each became.
-#[derive(Default)]
-struct Tally {
-    mapped: usize,
-    unmapped: BTreeMap<&'static str, usize>,
-    by_type: BTreeMap<String, BTreeMap<String, usize>>,
-}
-
-impl Tally {
-    fn add(&mut self, record: &Value) {
-        let outcome = match auth0(record) {
-            Ok(events) => {
-                assert_eq!(events.len(), 1);
-                let e = &events[0];
-                // The event survives the contract's own parser unchanged.
-                let bytes = serde_json::to_vec(e).unwrap();
-                assert_eq!(&parse_event(&bytes, ParseLimits::default()).unwrap(), e);
-                self.mapped += 1;
-                e.name().to_owned()
-            }
-            Err(u) => {
-                assert_eq!(u.format, Format::Auth0);
-                *self.unmapped.entry(u.reason.as_str()).or_default() += 1;
-                u.reason.as_str().to_owned()
-            }
-        };
-        *self
-            .by_type
-            .entry(code(record))
-            .or_default()
-            .entry(outcome)
-            .or_default() += 1;
-    }
-
-    fn print(&self, file: &str) {
-        println!(
-            "{file}: mapped {}, unmapped {:?}",
-            self.mapped, self.unmapped
-        );
-        for (t, outcomes) in &self.by_type {
-            let o: Vec<String> = outcomes.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-            println!("  {t:<25} -> {}", o.join(", "));
-        }
-    }
-
-    fn unmapped(&self, reason: UnmappedReason) -> usize {
-        self.unmapped.get(reason.as_str()).copied().unwrap_or(0)
-    }
+fn new_tally() -> SingleEventTally {
+    SingleEventTally::new(Format::Auth0, code, 25)
 }
 
 #[test]
 fn panther_auth0_records_map_or_are_rejected_for_a_reason() {
-    let Some(path) = idp(PANTHER) else { return };
-    let rows = lines(&path);
-    let mut tally = Tally::default();
+    let Some(path) = idp_file(PANTHER) else {
+        return;
+    };
+    let rows = read_panther(&path);
+    let mut tally = new_tally();
     for row in &rows {
-        tally.add(&row["event"]);
+        tally.add(&row.event);
     }
     tally.print(PANTHER);
     assert_eq!(rows.len(), 57);
@@ -147,11 +69,12 @@ fn panther_auth0_records_map_or_are_rejected_for_a_reason() {
 
 #[test]
 fn elastic_auth0_records_map_or_are_rejected_for_a_reason() {
-    let (Some(failures), Some(successes)) = (idp(ELASTIC_FAILURE), idp(ELASTIC_SUCCESS)) else {
+    let (Some(failures), Some(successes)) = (idp_file(ELASTIC_FAILURE), idp_file(ELASTIC_SUCCESS))
+    else {
         return;
     };
-    let mut tally = Tally::default();
-    for row in lines(&failures) {
+    let mut tally = new_tally();
+    for row in read_json_lines(&failures) {
         tally.add(&row);
     }
     tally.print(ELASTIC_FAILURE);
@@ -160,8 +83,8 @@ fn elastic_auth0_records_map_or_are_rejected_for_a_reason() {
     assert_eq!(tally.unmapped(UnmappedReason::NoActor), 3);
     assert_eq!(tally.unmapped.values().sum::<usize>(), 3);
 
-    let mut tally = Tally::default();
-    for row in lines(&successes) {
+    let mut tally = new_tally();
+    for row in read_json_lines(&successes) {
         tally.add(&row);
     }
     tally.print(ELASTIC_SUCCESS);
@@ -171,10 +94,11 @@ fn elastic_auth0_records_map_or_are_rejected_for_a_reason() {
 
 #[test]
 fn elastic_records_keep_address_agent_session_and_assurance() {
-    let (Some(failures), Some(successes)) = (idp(ELASTIC_FAILURE), idp(ELASTIC_SUCCESS)) else {
+    let (Some(failures), Some(successes)) = (idp_file(ELASTIC_FAILURE), idp_file(ELASTIC_SUCCESS))
+    else {
         return;
     };
-    let ok = lines(&successes);
+    let ok = read_json_lines(&successes);
     let s = one(&ok[0]);
     assert_eq!(s.name(), "login.success");
     assert_eq!(
@@ -204,7 +128,7 @@ fn elastic_records_keep_address_agent_session_and_assurance() {
     );
     assert_eq!(s.source.as_ref().unwrap().missing, ["context.device_id"]);
 
-    let bad = lines(&failures);
+    let bad = read_json_lines(&failures);
     // Wrong password: the user is known.
     let fp = one(&bad[4]);
     assert_eq!(
@@ -230,9 +154,11 @@ fn elastic_records_keep_address_agent_session_and_assurance() {
 
 #[test]
 fn panther_records_in_their_export_forms() {
-    let Some(path) = idp(PANTHER) else { return };
-    let rows = lines(&path);
-    let event = |i: usize| one(&rows[i]["event"]);
+    let Some(path) = idp_file(PANTHER) else {
+        return;
+    };
+    let rows = read_panther(&path);
+    let event = |i: usize| one(&rows[i].event);
 
     // A log-stream envelope; Panther's "2025-10-03 14:09:32.149000000".
     let off = event(0);
@@ -284,28 +210,11 @@ fn panther_records_in_their_export_forms() {
 /// record, as Auth0's log documentation and schemas shape it.
 #[test]
 fn documented_event_types_the_samples_lack() {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/samples/auth0_documented.jsonl");
-    let cases = lines(&path);
+    let path = sample_path("auth0_documented.jsonl");
+    let cases = read_json_lines(&path);
     assert_eq!(cases.len(), 29);
-    for case in &cases {
-        let name = case["case"].as_str().unwrap();
-        let expect = &case["expect"];
-        let result = auth0(&case["record"]);
-        if let Some(reason) = expect["reject"].as_str() {
-            let u = result.expect_err(name);
-            assert_eq!(u.reason.as_str(), reason, "{name}: {u}");
-            continue;
-        }
-        let e = result.unwrap_or_else(|u| panic!("{name}: {u}")).remove(0);
-        println!("{name}: {}", e.name());
-        if let Some(t) = expect["type"].as_str() {
-            assert_eq!(e.auth_type().map(|t| t.as_str()), Some(t), "{name}");
-        }
-        if let Some(a) = expect["action"].as_str() {
-            assert_eq!(e.action(), Some(a), "{name}");
-        }
-        let checks = [
+    check_documented_cases(&cases, auth0, |e| {
+        vec![
             ("id", Some(e.id.clone())),
             ("principal", Some(e.principal.id.clone())),
             ("principal_type", Some(e.principal.kind.as_str().to_owned())),
@@ -314,58 +223,17 @@ fn documented_event_types_the_samples_lack() {
             ("resource", e.resource.clone()),
             ("device_id", e.context.device_id.clone()),
             ("acr", e.auth.as_ref().and_then(|a| a.acr.clone())),
-        ];
-        for (key, got) in checks {
-            if let Some(want) = expect[key].as_str() {
-                assert_eq!(got.as_deref(), Some(want), "{name}: {key}");
-            }
-        }
-        if let Some(aal) = expect["aal"].as_u64() {
-            assert_eq!(e.aal().map(u64::from), Some(aal), "{name}");
-        }
-        if let Some(amr) = expect["amr"].as_array() {
-            let want: Vec<&str> = amr.iter().filter_map(Value::as_str).collect();
-            assert_eq!(e.auth.as_ref().unwrap().amr, want, "{name}");
-        }
-        if expect["no_auth"].as_bool() == Some(true) {
-            assert!(e.auth.is_none(), "{name}: a failure reaches no assurance");
-        }
-        for (k, v) in expect["attributes"].as_object().into_iter().flatten() {
-            assert_eq!(attr(&e, k), v.as_str(), "{name}: attribute {k}");
-        }
-    }
-}
-
-/// The engine on MaxMind's test databases (city and ASN).
-fn engine() -> Option<Engine> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/geo");
-    if !dir.join("GeoLite2-City-Test.mmdb").exists() {
-        eprintln!(
-            "skipped: {} absent (the shared MaxMind test databases)",
-            dir.display()
-        );
-        return None;
-    }
-    let read = |f: &str| Some(std::fs::read(dir.join(f)).unwrap());
-    let geo = GeoIp::from_bytes(
-        read("GeoLite2-City-Test.mmdb"),
-        read("GeoLite2-ASN-Test.mmdb"),
-        None,
-    )
-    .unwrap();
-    Some(Engine::new(Arc::new(EngineConfig {
-        policy: Policy::default_policy().unwrap(),
-        geo,
-        limits: StateLimits::default(),
-    })))
+        ]
+    });
 }
 
 #[test]
 fn push_fatigue_from_guardian_events() {
-    let Some(mut engine) = engine() else { return };
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/samples/auth0_push_fatigue.jsonl");
-    let records: Vec<RiskRecord> = lines(&path)
+    let Some(mut engine) = maxmind_engine() else {
+        return;
+    };
+    let path = sample_path("auth0_push_fatigue.jsonl");
+    let records: Vec<RiskRecord> = read_json_lines(&path)
         .iter()
         .map(|r| engine.handle_event(&one(r)).unwrap())
         .collect();

@@ -7,140 +7,31 @@
 //! Tests panic on purpose when something is wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
+use common::{
+    Columns, MultiEventTally, PantherCase, Verdict, case, geo_config_if_readable, json_lines,
+    normalize_json, only_event, panther, print_agreement, read_shared, sample_bytes, score_fresh,
+};
 use riskstream_adapters::{AdapterOptions, Format, Unmapped, UnmappedReason, normalize};
-use riskstream_detectors::{Engine, EngineConfig, GeoIp, Policy, StateLimits};
-use riskstream_schemas::{AuthType, Decision, Event, Level, PrincipalType};
+use riskstream_detectors::EngineConfig;
+use riskstream_schemas::{AuthType, Event, PrincipalType};
 use serde_json::Value;
 
-fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel)
-}
-
-fn read_shared(rel: &str) -> Option<String> {
-    let path = shared(rel);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Some(s),
-        Err(_) => {
-            println!("skipped: {} absent", path.display());
-            None
-        }
-    }
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/samples")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 fn map(record: &Value) -> Result<Vec<Event>, Unmapped> {
-    normalize(
-        Format::CloudTrail,
-        &serde_json::to_vec(record).unwrap(),
-        &AdapterOptions::default(),
-    )
+    normalize_json(Format::CloudTrail, record)
 }
 
 fn map_one(record: &Value) -> Event {
-    let mut events = map(record).unwrap_or_else(|u| panic!("{u}"));
-    assert_eq!(events.len(), 1);
-    events.remove(0)
-}
-
-/// Panther's test records: `(rule id, test name, expected alert, mocked, event)`.
-struct PantherCase {
-    rule: String,
-    test: String,
-    alert: bool,
-    mocked: bool,
-    event: Value,
-}
-
-fn panther(file: &str) -> Option<Vec<PantherCase>> {
-    let text = read_shared(&format!("idp/panther/{file}"))?;
-    Some(
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                PantherCase {
-                    rule: v["_rule_id"].as_str().unwrap().to_owned(),
-                    test: v["_test_name"].as_str().unwrap().to_owned(),
-                    alert: v["_expected_alert"].as_bool().unwrap(),
-                    mocked: v["_mocked"].as_bool().unwrap_or(false),
-                    event: v["event"].clone(),
-                }
-            })
-            .collect(),
-    )
-}
-
-fn case<'a>(cases: &'a [PantherCase], rule: &str, test: &str) -> &'a PantherCase {
-    cases
-        .iter()
-        .find(|c| c.rule == rule && c.test == test)
-        .unwrap_or_else(|| panic!("no Panther case {rule} / {test}"))
+    only_event(map(record).unwrap_or_else(|u| panic!("{u}")))
 }
 
 /// Counts of one file: records that mapped, events made, and rejections by
 /// reason; per vendor type, what became of it.
-#[derive(Default)]
-struct Tally {
-    records: usize,
-    mapped: usize,
-    events: usize,
-    unmapped: BTreeMap<&'static str, usize>,
-    by_type: BTreeMap<String, BTreeMap<String, usize>>,
-}
-
-impl Tally {
-    fn add(&mut self, vendor_type: Option<String>, result: &Result<Vec<Event>, Unmapped>) {
-        self.records += 1;
-        let vt = vendor_type.unwrap_or_else(|| "(none)".to_owned());
-        let outcome = match result {
-            Ok(events) => {
-                self.mapped += 1;
-                self.events += events.len();
-                events
-                    .iter()
-                    .map(|e| e.name().to_owned())
-                    .collect::<Vec<_>>()
-                    .join("+")
-            }
-            Err(u) => {
-                *self.unmapped.entry(u.reason.as_str()).or_default() += 1;
-                format!("unmapped:{}", u.reason)
-            }
-        };
-        *self
-            .by_type
-            .entry(vt)
-            .or_default()
-            .entry(outcome)
-            .or_default() += 1;
-    }
-
-    fn print(&self, title: &str) {
-        println!(
-            "== {title}: {} records, {} mapped ({} events), unmapped {:?}",
-            self.records, self.mapped, self.events, self.unmapped
-        );
-        for (vt, outcomes) in &self.by_type {
-            let o: Vec<String> = outcomes.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-            println!("  {vt:<70} {}", o.join(", "));
-        }
-    }
-
-    fn unmapped(&self, reason: UnmappedReason) -> usize {
-        self.unmapped.get(reason.as_str()).copied().unwrap_or(0)
-    }
+fn new_tally() -> MultiEventTally {
+    MultiEventTally::new(70)
 }
 
 fn vendor_type(record: &Value) -> Option<String> {
@@ -160,18 +51,8 @@ fn panther_records_map_or_are_rejected_with_a_reason() {
     let Some(cases) = panther("AWS_CloudTrail.jsonl") else {
         return;
     };
-    let mut tally = Tally::default();
-    for c in &cases {
-        let result = map(&c.event);
-        if let Err(u) = &result {
-            assert!(
-                !u.detail.is_empty(),
-                "{}: a rejection without a reason",
-                c.test
-            );
-        }
-        tally.add(vendor_type(&c.event), &result);
-    }
+    let mut tally = new_tally();
+    tally.add_panther(&cases, map, vendor_type);
     tally.print("panther/AWS_CloudTrail.jsonl");
     assert_eq!(tally.records, 475);
     assert_eq!(tally.mapped, 108, "mapped");
@@ -197,15 +78,7 @@ fn panther_records_map_or_are_rejected_with_a_reason() {
     // Test stubs with no eventTime, or "redacted".
     assert_eq!(tally.unmapped(UnmappedReason::NoTime), 5, "no_time");
     assert_eq!(tally.unmapped(UnmappedReason::Invalid), 0, "invalid");
-    let auth = |t: &str| {
-        tally
-            .by_type
-            .values()
-            .flat_map(|o| o.iter())
-            .filter(|(k, _)| k.as_str() == t)
-            .map(|(_, n)| n)
-            .sum::<usize>()
-    };
+    let auth = |t: &str| tally.count(t);
     assert_eq!(
         [
             auth("login.success"),
@@ -223,12 +96,8 @@ fn elastic_console_logins() {
     let Some(text) = read_shared("idp/elastic/aws_cloudtrail/test-console-login-json.log") else {
         return;
     };
-    let records: Vec<Value> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut tally = Tally::default();
+    let records = json_lines(&text);
+    let mut tally = new_tally();
     for r in &records {
         tally.add(vendor_type(r), &map(r));
     }
@@ -446,7 +315,7 @@ fn panther_records_keep_what_the_rules_read() {
 
 #[test]
 fn hand_written_log_file() {
-    let bytes = sample("cloudtrail_log_file.json");
+    let bytes = sample_bytes("cloudtrail_log_file.json");
     let events = normalize(Format::CloudTrail, &bytes, &AdapterOptions::default()).unwrap();
     let names: Vec<(&str, &str, PrincipalType)> = events
         .iter()
@@ -593,72 +462,6 @@ const SIGN_IN_RULES: &[&str] = &[
     "Standard.SignInFromRogueState",
 ];
 
-fn engine_config() -> Option<Arc<EngineConfig>> {
-    let city = std::fs::read(shared("geo/GeoLite2-City-Test.mmdb")).ok()?;
-    let asn = std::fs::read(shared("geo/GeoLite2-ASN-Test.mmdb")).ok()?;
-    Some(Arc::new(EngineConfig {
-        policy: Policy::default_policy().unwrap(),
-        geo: GeoIp::from_bytes(Some(city), Some(asn), None).unwrap(),
-        limits: StateLimits::default(),
-    }))
-}
-
-/// What the engine made of a record.
-struct Scored {
-    name: String,
-    level: Level,
-    decision: Decision,
-    signals: Vec<String>,
-}
-
-/// One verdict comparison.
-struct Verdict {
-    rule: String,
-    test: String,
-    vendor: bool,
-    /// What the engine said, or why the record never reached it.
-    engine: Result<Scored, String>,
-    mocked: bool,
-}
-
-impl Verdict {
-    /// The engine flags a record when it asks for more than the record
-    /// showed (step-up or deny) or rates the session high or critical.
-    fn flagged(&self) -> bool {
-        matches!(&self.engine, Ok(s) if s.decision != Decision::Allow || s.level >= Level::High)
-    }
-
-    fn agrees(&self) -> bool {
-        self.flagged() == self.vendor
-    }
-
-    fn row(&self) -> String {
-        let engine = match &self.engine {
-            Ok(s) => format!(
-                "{} level={} decision={} [{}]",
-                s.name,
-                s.level.as_str(),
-                s.decision.as_str(),
-                s.signals.join(",")
-            ),
-            Err(why) => format!("not scored: {why}"),
-        };
-        format!(
-            "{:<34} {:<50} {:>7} {:>6} {:<5} {engine}{}",
-            self.rule,
-            self.test,
-            self.vendor,
-            self.flagged(),
-            if self.agrees() { "yes" } else { "NO" },
-            if self.mocked {
-                " (panther mocked history)"
-            } else {
-                ""
-            }
-        )
-    }
-}
-
 /// Each record through a fresh engine: the verdict of one event without
 /// history. Test stubs without a usable time get a fixed one (the rules do
 /// not read it).
@@ -673,62 +476,13 @@ fn replay(config: &Arc<EngineConfig>, c: &PantherCase) -> Verdict {
     if !has_time && let Some(obj) = event.as_object_mut() {
         obj.insert("eventTime".to_owned(), Value::from("2024-01-01T00:00:00Z"));
     }
-    let engine = match map(&event) {
-        Err(u) => Err(format!("{} ({})", u.reason, u.detail)),
-        Ok(events) => {
-            let mut engine = Engine::new(Arc::clone(config));
-            let mut last = Err("no event".to_owned());
-            for e in &events {
-                last = engine
-                    .handle_event(e)
-                    .map(|r| Scored {
-                        name: e.name().to_owned(),
-                        level: r.level,
-                        decision: r.decision,
-                        signals: r.signals.iter().map(|s| s.code.to_string()).collect(),
-                    })
-                    .map_err(|r| format!("engine rejected: {r}"));
-            }
-            last
-        }
-    };
     Verdict {
-        rule: c.rule.clone(),
+        source: c.rule.clone(),
         test: c.test.clone(),
         vendor: c.alert,
-        engine,
+        engine: score_fresh(config, map(&event)),
         mocked: c.mocked,
     }
-}
-
-fn print_agreement(verdicts: &[Verdict]) {
-    println!(
-        "{:<34} {:<50} {:>7} {:>6} {:<5} engine",
-        "rule", "test", "vendor", "engine", "agree"
-    );
-    for v in verdicts {
-        println!("{}", v.row());
-    }
-    let mut per_rule: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    for v in verdicts {
-        let e = per_rule.entry(v.rule.as_str()).or_default();
-        e.0 += 1;
-        e.1 += usize::from(v.vendor);
-        e.2 += usize::from(v.agrees());
-    }
-    println!(
-        "{:<34} {:>7} {:>13} {:>6}",
-        "rule", "records", "vendor alerts", "agree"
-    );
-    for (rule, (n, alerts, agree)) in &per_rule {
-        println!("{rule:<34} {n:>7} {alerts:>13} {agree:>6}");
-    }
-    let agree = verdicts.iter().filter(|v| v.agrees()).count();
-    let scored = verdicts.iter().filter(|v| v.engine.is_ok()).count();
-    println!(
-        "agreement: {agree} of {} records ({scored} scored by the engine)",
-        verdicts.len()
-    );
 }
 
 #[test]
@@ -736,7 +490,7 @@ fn verdicts_beside_panthers_sign_in_rules() {
     let Some(cases) = panther("AWS_CloudTrail.jsonl") else {
         return;
     };
-    let Some(config) = engine_config() else {
+    let Some(config) = geo_config_if_readable() else {
         println!("skipped: GeoLite2 test databases absent");
         return;
     };
@@ -745,7 +499,15 @@ fn verdicts_beside_panthers_sign_in_rules() {
         .filter(|c| SIGN_IN_RULES.contains(&c.rule.as_str()))
         .map(|c| replay(&config, c))
         .collect();
-    print_agreement(&verdicts);
+    print_agreement(
+        &verdicts,
+        "rule",
+        &Columns {
+            source: 34,
+            test: 50,
+            vendor: 7,
+        },
+    );
     let scored = verdicts.iter().filter(|v| v.engine.is_ok()).count();
     assert_eq!(verdicts.len(), 33, "records of the sign-in rules");
     assert_eq!(scored, 27, "records that reached the engine");

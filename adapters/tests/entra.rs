@@ -6,36 +6,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
+use common::{
+    OutcomeTally, PantherCase, attr, geo_config, missing, non_empty_lines, outcome, read_panther,
+    sample_bytes, shared_file,
+};
 use riskstream_adapters::{AdapterOptions, Format, Unmapped, normalize};
-use riskstream_detectors::{Engine, EngineConfig, GeoIp, Policy, StateLimits};
+use riskstream_detectors::{Engine, EngineConfig};
 use riskstream_schemas::{DeviceTrust, Event, Level, ParseLimits, PrincipalType, parse_event};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn shared(rel: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} absent", path.display());
-        None
-    }
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/samples")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn entra(bytes: &[u8]) -> Result<Event, Unmapped> {
     normalize(Format::Entra, bytes, &AdapterOptions::default()).map(|mut events| {
@@ -48,92 +34,20 @@ fn one(bytes: &[u8]) -> Event {
     entra(bytes).unwrap_or_else(|u| panic!("expected a mapped event, got {u}"))
 }
 
-/// The outcome of a record: the event's name, or the reason code.
-fn outcome(result: &Result<Event, Unmapped>) -> String {
-    match result {
-        Ok(e) => e.name().to_owned(),
-        Err(u) => u.reason.as_str().to_owned(),
-    }
-}
-
 /// Counts per file: mapped, unmapped per reason, and both per vendor type.
-#[derive(Default)]
-struct Tally {
-    mapped: usize,
-    unmapped: BTreeMap<String, usize>,
-    by_type: BTreeMap<(String, String), usize>,
-    missing: BTreeMap<String, usize>,
+fn new_tally() -> OutcomeTally {
+    OutcomeTally::new(60)
 }
 
-impl Tally {
-    fn add(&mut self, result: &Result<Event, Unmapped>) {
-        let vendor_type = match result {
-            Ok(e) => e.source.as_ref().and_then(|s| s.kind.clone()),
-            Err(u) => u.vendor_type.clone(),
-        }
-        .unwrap_or_else(|| "-".to_owned());
-        match result {
-            Ok(e) => {
-                self.mapped += 1;
-                for field in e
-                    .source
-                    .as_ref()
-                    .map(|s| s.missing.as_slice())
-                    .unwrap_or_default()
-                {
-                    *self.missing.entry(field.clone()).or_default() += 1;
-                }
-            }
-            Err(u) => {
-                *self
-                    .unmapped
-                    .entry(u.reason.as_str().to_owned())
-                    .or_default() += 1
-            }
-        }
-        *self
-            .by_type
-            .entry((vendor_type, outcome(result)))
-            .or_default() += 1;
-    }
-
-    fn print(&self, file: &str) {
-        println!(
-            "{file}: mapped {}, unmapped {:?}; source.missing {:?}",
-            self.mapped, self.unmapped, self.missing
-        );
-        for ((vendor_type, outcome), n) in &self.by_type {
-            println!("  {n:>3}  {vendor_type:<60} -> {outcome}");
-        }
-    }
-
-    fn unmapped(&self, reason: &str) -> usize {
-        self.unmapped.get(reason).copied().unwrap_or(0)
-    }
-}
-
-fn attr<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
-    e.attributes.as_ref()?.get(key)?.as_str()
-}
-
-fn missing(e: &Event) -> Vec<String> {
-    e.source
-        .as_ref()
-        .map(|s| s.missing.clone())
-        .unwrap_or_default()
-}
-
-/// Panther's Azure.Audit rule tests: (wrapper, the vendor record's bytes).
-fn panther_azure() -> Option<Vec<(Value, Vec<u8>)>> {
-    let path = shared("idp/panther/Azure_Audit.jsonl")?;
-    let text = std::fs::read_to_string(path).unwrap();
+/// Panther's Azure.Audit rule tests: (the test, the vendor record's bytes).
+fn panther_azure() -> Option<Vec<(PantherCase, Vec<u8>)>> {
+    let path = shared_file("idp/panther/Azure_Audit.jsonl")?;
     Some(
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let wrapper: Value = serde_json::from_str(l).unwrap();
-                let bytes = serde_json::to_vec(&wrapper["event"]).unwrap();
-                (wrapper, bytes)
+        read_panther(&path)
+            .into_iter()
+            .map(|c| {
+                let bytes = serde_json::to_vec(&c.event).unwrap();
+                (c, bytes)
             })
             .collect(),
     )
@@ -200,16 +114,16 @@ fn panther_azure_audit_every_record_maps_or_is_rejected() {
         return;
     };
     assert_eq!(records.len(), 48);
-    let mut tally = Tally::default();
-    for (i, (wrapper, bytes)) in records.iter().enumerate() {
+    let mut tally = new_tally();
+    for (i, (case, bytes)) in records.iter().enumerate() {
         let result = entra(bytes);
         tally.add(&result);
         assert_eq!(
             outcome(&result),
             PANTHER_AZURE_EXPECTED[i],
-            "record {i} ({}: {}): {result:?}",
-            wrapper["_rule_id"],
-            wrapper["_test_name"]
+            "record {i} ({:?}: {:?}): {result:?}",
+            case.rule,
+            case.test
         );
         if let Err(u) = &result {
             assert!(
@@ -348,15 +262,14 @@ fn panther_azure_audit_fields() {
 
 #[test]
 fn microsoft365_azure_active_directory_records() {
-    let Some(path) = shared("idp/panther/Microsoft365_Audit_AzureActiveDirectory.jsonl") else {
+    let Some(path) = shared_file("idp/panther/Microsoft365_Audit_AzureActiveDirectory.jsonl")
+    else {
         return;
     };
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut tally = Tally::default();
+    let mut tally = new_tally();
     let mut events = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let wrapper: Value = serde_json::from_str(line).unwrap();
-        let result = entra(&serde_json::to_vec(&wrapper["event"]).unwrap());
+    for c in read_panther(&path) {
+        let result = entra(&serde_json::to_vec(&c.event).unwrap());
         tally.add(&result);
         events.push(result);
     }
@@ -396,21 +309,31 @@ fn microsoft365_azure_active_directory_records() {
     assert_eq!(attr(removed, "actor"), Some("ServicePrincipal_aa-bb-ccc"));
 }
 
-#[test]
-fn elastic_sign_ins_are_keep_me_signed_in_interrupts() {
-    let Some(path) = shared("idp/elastic/azure_signinlogs/test-signinlogs-raw.log") else {
-        return;
-    };
+/// Every line of one of Elastic's files (`elastic/<file>` of the shared
+/// identity-provider samples) through the adapter: each result tallied, then
+/// checked; the tally printed. `None` where the file is absent.
+fn elastic_lines(file: &str, check: impl Fn(Result<Event, Unmapped>)) -> Option<OutcomeTally> {
+    let path = shared_file(&format!("idp/elastic/{file}"))?;
     let text = std::fs::read_to_string(path).unwrap();
-    let mut tally = Tally::default();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    let mut tally = new_tally();
+    for line in non_empty_lines(&text) {
         let result = entra(line.as_bytes());
         tally.add(&result);
+        check(result);
+    }
+    tally.print(&format!("elastic/{file}"));
+    Some(tally)
+}
+
+#[test]
+fn elastic_sign_ins_are_keep_me_signed_in_interrupts() {
+    let Some(tally) = elastic_lines("azure_signinlogs/test-signinlogs-raw.log", |result| {
         let u = result.as_ref().unwrap_err();
         assert!(u.vendor_type.as_deref().unwrap().ends_with(" 50140"), "{u}");
         assert!(u.detail.contains("Stay signed in"), "{u}");
-    }
-    tally.print("elastic/azure_signinlogs/test-signinlogs-raw.log");
+    }) else {
+        return;
+    };
     assert_eq!(tally.mapped, 0);
     assert_eq!(tally.unmapped("unmapped_type"), 5);
     // One per category, MicrosoftServicePrincipalSignInLogs included.
@@ -419,20 +342,14 @@ fn elastic_sign_ins_are_keep_me_signed_in_interrupts() {
 
 #[test]
 fn elastic_risk_detections_are_microsofts_verdict() {
-    let Some(path) = shared("idp/elastic/azure_signinlogs/test-userriskevents-raw.log") else {
-        return;
-    };
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut tally = Tally::default();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let result = entra(line.as_bytes());
-        tally.add(&result);
+    let Some(tally) = elastic_lines("azure_signinlogs/test-userriskevents-raw.log", |result| {
         assert_eq!(
             result.unwrap_err().vendor_type.as_deref(),
             Some("UserRiskEvents")
         );
-    }
-    tally.print("elastic/azure_signinlogs/test-userriskevents-raw.log");
+    }) else {
+        return;
+    };
     assert_eq!(tally.mapped, 0);
     assert_eq!(tally.unmapped("unmapped_type"), 2);
 }
@@ -442,7 +359,7 @@ fn elastic_risk_detections_are_microsofts_verdict() {
 
 #[test]
 fn graph_sign_in_mfa_required() {
-    let e = one(&sample("entra_signin_mfa_required.json"));
+    let e = one(&sample_bytes("entra_signin_mfa_required.json"));
     assert_eq!(e.name(), "mfa.challenge");
     assert_eq!(e.id, "entra:66ea54eb-6301-4ee5-be62-ff5a759b0100");
     assert_eq!(e.tenant, "default", "a bare Graph signIn names no tenant");
@@ -459,7 +376,7 @@ fn graph_sign_in_mfa_required() {
 
 #[test]
 fn sign_in_push_denied() {
-    let e = one(&sample("entra_signin_push_denied.json"));
+    let e = one(&sample_bytes("entra_signin_push_denied.json"));
     assert_eq!(e.name(), "mfa.push_denied");
     assert_eq!(attr(&e, "mfa_result"), Some("denied"));
     assert_eq!(e.session, "2f1a6c7d-58a4-4b55-b3a6-0e6b43f1c9d0");
@@ -470,7 +387,7 @@ fn sign_in_push_denied() {
 
 #[test]
 fn sign_in_fido2_on_a_compliant_device() {
-    let e = one(&sample("entra_signin_fido2_compliant.json"));
+    let e = one(&sample_bytes("entra_signin_fido2_compliant.json"));
     assert_eq!(e.name(), "login.success");
     assert_eq!(
         e.context.device_id.as_deref(),
@@ -485,7 +402,7 @@ fn sign_in_fido2_on_a_compliant_device() {
 
 #[test]
 fn non_interactive_refresh_on_a_registered_device() {
-    let e = one(&sample("entra_signin_registered_device_refresh.json"));
+    let e = one(&sample_bytes("entra_signin_registered_device_refresh.json"));
     assert_eq!(e.name(), "token.refreshed");
     assert_eq!(e.context.device_trust, Some(DeviceTrust::Known));
     assert_eq!(attr(&e, "incoming_token_type"), Some("refreshToken"));
@@ -497,14 +414,14 @@ fn non_interactive_refresh_on_a_registered_device() {
 
 #[test]
 fn service_principal_and_managed_identity_are_workloads() {
-    let sp = one(&sample("entra_signin_service_principal.json"));
+    let sp = one(&sample_bytes("entra_signin_service_principal.json"));
     assert_eq!(sp.name(), "token.issued");
     assert_eq!(sp.principal.kind, PrincipalType::Workload);
     assert_eq!(sp.principal.id, "9e8d7c6b-5a49-4837-a261-50f4e3d2c1b0");
     assert_eq!(sp.session, "5d4c3b2a-1908-4f7e-8d6c-5b4a39281706");
     assert_eq!(attr(&sp, "credential_type"), Some("clientSecret"));
     assert_eq!(sp.context.device_trust, None, "no device for a workload");
-    let mi = one(&sample("entra_signin_managed_identity.json"));
+    let mi = one(&sample_bytes("entra_signin_managed_identity.json"));
     assert_eq!(mi.principal.kind, PrincipalType::Workload);
     assert_eq!(mi.session, "TOKEN-ID-0002");
     assert_eq!(attr(&mi, "managed_identity_type"), Some("systemAssigned"));
@@ -579,7 +496,7 @@ fn audit_records_after_microsofts_documentation() {
         ),
     ];
     for (file, name, principal, kind, resource) in cases {
-        let e = one(&sample(file));
+        let e = one(&sample_bytes(file));
         assert_eq!(e.name(), name, "{file}");
         assert_eq!(e.principal.id, principal, "{file}");
         assert_eq!(e.principal.kind, kind, "{file}");
@@ -591,7 +508,7 @@ fn audit_records_after_microsofts_documentation() {
             "audit logs carry no session: {file}"
         );
     }
-    let grant = one(&sample("entra_audit_add_member_to_role.json"));
+    let grant = one(&sample_bytes("entra_audit_add_member_to_role.json"));
     assert_eq!(attr(&grant, "member"), Some("mallory@contoso.com"));
     assert_eq!(grant.context.ip, "175.16.199.20".parse().ok());
     assert!(
@@ -606,7 +523,7 @@ fn audit_records_after_microsofts_documentation() {
         grant.id,
         "entra:Directory_F0E1D2C3-B4A5-4968-8776-655443322110_QWERT_12345678"
     );
-    let deleted = one(&sample("entra_audit_delete_user.json"));
+    let deleted = one(&sample_bytes("entra_audit_delete_user.json"));
     assert_eq!(
         attr(&deleted, "target"),
         Some("0b1c2d3e4f5046178293a4b5c6d7e8f9mallory@contoso.com")
@@ -632,10 +549,10 @@ fn acts_on_another_account_are_actions_of_the_actor() {
 
 #[test]
 fn rejections_name_their_reason() {
-    let risk = entra(&sample("entra_risk_detection.json")).unwrap_err();
+    let risk = entra(&sample_bytes("entra_risk_detection.json")).unwrap_err();
     assert_eq!(risk.reason.as_str(), "unmapped_type");
     assert_eq!(risk.vendor_type.as_deref(), Some("riskDetection"));
-    let device = entra(&sample("entra_audit_update_device.json")).unwrap_err();
+    let device = entra(&sample_bytes("entra_audit_update_device.json")).unwrap_err();
     assert_eq!(device.reason.as_str(), "unmapped_type");
     assert_eq!(device.vendor_type.as_deref(), Some("Update device"));
     let okta = entra(br#"{"eventType":"user.session.start","published":"2024-01-01T00:00:00Z"}"#)
@@ -653,22 +570,10 @@ fn rejections_name_their_reason() {
 // Verdict agreement
 
 fn engine_config() -> Option<Arc<EngineConfig>> {
-    let dir = shared("geo")?;
-    let read = |f: &str| Some(std::fs::read(dir.join(f)).unwrap());
     // City and ASN only: in MaxMind's anonymous-IP test database the whole
     // of 81.2.69.0/24 carries every anonymizer flag, which says nothing of
     // these records.
-    let geo = GeoIp::from_bytes(
-        read("GeoLite2-City-Test.mmdb"),
-        read("GeoLite2-ASN-Test.mmdb"),
-        None,
-    )
-    .unwrap();
-    Some(Arc::new(EngineConfig {
-        policy: Policy::default_policy().unwrap(),
-        geo,
-        limits: StateLimits::default(),
-    }))
+    shared_file("geo").map(|dir| geo_config(&dir))
 }
 
 /// Microsoft's verdict on a sign-in: a medium or high risk level that no one
@@ -719,14 +624,15 @@ fn verdict_agreement_with_microsoft_and_panther() {
     let Some(records) = panther_azure() else {
         return;
     };
-    let Some(risk_path) = shared("idp/elastic/azure_signinlogs/test-userriskevents-raw.log") else {
+    let Some(risk_path) = shared_file("idp/elastic/azure_signinlogs/test-userriskevents-raw.log")
+    else {
         return;
     };
     let mut verdicts = Vec::new();
 
     // Panther's sign-in records: Microsoft's verdict where the record
     // carries one, and the rule's expected alert on every one.
-    for (wrapper, bytes) in &records {
+    for (case, bytes) in &records {
         let Ok(event) = entra(bytes) else { continue };
         if !event
             .source
@@ -737,12 +643,8 @@ fn verdict_agreement_with_microsoft_and_panther() {
             continue;
         }
         let (ours, level, decision, signals) = engine_verdict(&config, &event);
-        let props = &wrapper["event"]["properties"];
-        let what = format!(
-            "{} / {}",
-            wrapper["_rule_id"].as_str().unwrap(),
-            wrapper["_test_name"].as_str().unwrap()
-        );
+        let props = &case.event["properties"];
+        let what = format!("{} / {}", case.rule, case.test);
         if let Some(risk) = props["riskLevelDuringSignIn"].as_str() {
             verdicts.push(Verdict {
                 source: "Entra riskLevelDuringSignIn",
@@ -760,7 +662,7 @@ fn verdict_agreement_with_microsoft_and_panther() {
         verdicts.push(Verdict {
             source: "panther _expected_alert",
             what,
-            theirs: wrapper["_expected_alert"].as_bool().unwrap(),
+            theirs: case.alert,
             ours,
             level,
             decision,
@@ -771,7 +673,7 @@ fn verdict_agreement_with_microsoft_and_panther() {
     // Identity Protection detections: the sign-in each is about, rebuilt
     // from the detection's own fields (address, user, time, user agent).
     let text = std::fs::read_to_string(risk_path).unwrap();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for line in non_empty_lines(&text) {
         let record: Value = serde_json::from_str(line).unwrap();
         assert!(
             entra(line.as_bytes()).is_err(),

@@ -8,96 +8,31 @@
 //! Tests panic on purpose when something is wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
+use common::{
+    Columns, MultiEventTally, Verdict, attr, case, geo_config_if_readable, json_lines,
+    normalize_json, only_event, panther, print_agreement, read_shared, sample_text, score_fresh,
+    shared_path,
+};
 use riskstream_adapters::{AdapterOptions, Format, Unmapped, UnmappedReason, normalize};
-use riskstream_detectors::{Engine, EngineConfig, GeoIp, Policy, StateLimits};
-use riskstream_schemas::{AuthType, Decision, Event, Level, PrincipalType};
+use riskstream_detectors::EngineConfig;
+use riskstream_schemas::{AuthType, Event, PrincipalType};
 use serde_json::Value;
 
-fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel)
-}
-
-fn read_shared(rel: &str) -> Option<String> {
-    let path = shared(rel);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Some(s),
-        Err(_) => {
-            println!("skipped: {} absent", path.display());
-            None
-        }
-    }
-}
-
 fn map(record: &Value) -> Result<Vec<Event>, Unmapped> {
-    normalize(
-        Format::GoogleWorkspace,
-        &serde_json::to_vec(record).unwrap(),
-        &AdapterOptions::default(),
-    )
+    normalize_json(Format::GoogleWorkspace, record)
 }
 
 fn map_one(record: &Value) -> Event {
-    let mut events = map(record).unwrap_or_else(|u| panic!("{u}"));
-    assert_eq!(events.len(), 1);
-    events.remove(0)
-}
-
-fn attr<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
-    e.attributes
-        .as_ref()
-        .and_then(|a| a.get(key))
-        .and_then(Value::as_str)
-}
-
-/// Panther's test records.
-struct PantherCase {
-    rule: String,
-    test: String,
-    alert: bool,
-    mocked: bool,
-    event: Value,
-}
-
-fn panther(file: &str) -> Option<Vec<PantherCase>> {
-    let text = read_shared(&format!("idp/panther/{file}"))?;
-    Some(
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                PantherCase {
-                    rule: v["_rule_id"].as_str().unwrap().to_owned(),
-                    test: v["_test_name"].as_str().unwrap().to_owned(),
-                    alert: v["_expected_alert"].as_bool().unwrap(),
-                    mocked: v["_mocked"].as_bool().unwrap_or(false),
-                    event: v["event"].clone(),
-                }
-            })
-            .collect(),
-    )
-}
-
-fn case<'a>(cases: &'a [PantherCase], rule: &str, test: &str) -> &'a PantherCase {
-    cases
-        .iter()
-        .find(|c| c.rule == rule && c.test == test)
-        .unwrap_or_else(|| panic!("no Panther case {rule} / {test}"))
+    only_event(map(record).unwrap_or_else(|u| panic!("{u}")))
 }
 
 fn elastic_logins() -> Option<Vec<Value>> {
     let text = read_shared("idp/elastic/google_workspace/test-login.log")?;
-    Some(
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-    )
+    Some(json_lines(&text))
 }
 
 /// `application:event` of an activity's first event, in any of its shapes.
@@ -120,65 +55,8 @@ fn vendor_type(record: &Value) -> Option<String> {
 }
 
 /// Counts of one file.
-#[derive(Default)]
-struct Tally {
-    records: usize,
-    mapped: usize,
-    events: usize,
-    unmapped: BTreeMap<&'static str, usize>,
-    by_type: BTreeMap<String, BTreeMap<String, usize>>,
-}
-
-impl Tally {
-    fn add(&mut self, vendor_type: Option<String>, result: &Result<Vec<Event>, Unmapped>) {
-        self.records += 1;
-        let vt = vendor_type.unwrap_or_else(|| "(none)".to_owned());
-        let outcome = match result {
-            Ok(events) => {
-                self.mapped += 1;
-                self.events += events.len();
-                events
-                    .iter()
-                    .map(|e| e.name().to_owned())
-                    .collect::<Vec<_>>()
-                    .join("+")
-            }
-            Err(u) => {
-                *self.unmapped.entry(u.reason.as_str()).or_default() += 1;
-                format!("unmapped:{}", u.reason)
-            }
-        };
-        *self
-            .by_type
-            .entry(vt)
-            .or_default()
-            .entry(outcome)
-            .or_default() += 1;
-    }
-
-    fn print(&self, title: &str) {
-        println!(
-            "== {title}: {} records, {} mapped ({} events), unmapped {:?}",
-            self.records, self.mapped, self.events, self.unmapped
-        );
-        for (vt, outcomes) in &self.by_type {
-            let o: Vec<String> = outcomes.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-            println!("  {vt:<62} {}", o.join(", "));
-        }
-    }
-
-    fn unmapped(&self, reason: UnmappedReason) -> usize {
-        self.unmapped.get(reason.as_str()).copied().unwrap_or(0)
-    }
-
-    fn count(&self, outcome: &str) -> usize {
-        self.by_type
-            .values()
-            .flat_map(|o| o.iter())
-            .filter(|(k, _)| k.as_str() == outcome)
-            .map(|(_, n)| n)
-            .sum()
-    }
+fn new_tally() -> MultiEventTally {
+    MultiEventTally::new(62)
 }
 
 #[test]
@@ -186,18 +64,8 @@ fn panther_records_map_or_are_rejected_with_a_reason() {
     let Some(cases) = panther("GSuite_ActivityEvent.jsonl") else {
         return;
     };
-    let mut tally = Tally::default();
-    for c in &cases {
-        let result = map(&c.event);
-        if let Err(u) = &result {
-            assert!(
-                !u.detail.is_empty(),
-                "{}: a rejection without a reason",
-                c.test
-            );
-        }
-        tally.add(vendor_type(&c.event), &result);
-    }
+    let mut tally = new_tally();
+    tally.add_panther(&cases, map, vendor_type);
     tally.print("panther/GSuite_ActivityEvent.jsonl");
     assert_eq!(tally.records, 165);
     assert_eq!(tally.mapped, 42, "mapped");
@@ -241,7 +109,7 @@ fn elastic_login_activities() {
     let Some(records) = elastic_logins() else {
         return;
     };
-    let mut tally = Tally::default();
+    let mut tally = new_tally();
     for r in &records {
         tally.add(vendor_type(r), &map(r));
     }
@@ -437,11 +305,7 @@ fn panther_records_keep_what_the_rules_read() {
 
 #[test]
 fn hand_written_activities() {
-    let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/samples/google_workspace_activities.jsonl"),
-    )
-    .unwrap();
+    let text = sample_text("google_workspace_activities.jsonl");
     let results: Vec<Result<Vec<Event>, Unmapped>> = text
         .lines()
         .map(|l| {
@@ -566,45 +430,6 @@ fn records_of_other_shapes() {
     );
 }
 
-fn engine_config() -> Option<Arc<EngineConfig>> {
-    let city = std::fs::read(shared("geo/GeoLite2-City-Test.mmdb")).ok()?;
-    let asn = std::fs::read(shared("geo/GeoLite2-ASN-Test.mmdb")).ok()?;
-    Some(Arc::new(EngineConfig {
-        policy: Policy::default_policy().unwrap(),
-        geo: GeoIp::from_bytes(Some(city), Some(asn), None).unwrap(),
-        limits: StateLimits::default(),
-    }))
-}
-
-/// What the engine made of a record.
-struct Scored {
-    name: String,
-    level: Level,
-    decision: Decision,
-    signals: Vec<String>,
-}
-
-/// One verdict comparison.
-struct Verdict {
-    source: String,
-    test: String,
-    vendor: bool,
-    engine: Result<Scored, String>,
-    mocked: bool,
-}
-
-impl Verdict {
-    /// The engine flags a record when it asks for more than the record
-    /// showed (step-up or deny) or rates the session high or critical.
-    fn flagged(&self) -> bool {
-        matches!(&self.engine, Ok(s) if s.decision != Decision::Allow || s.level >= Level::High)
-    }
-
-    fn agrees(&self) -> bool {
-        self.flagged() == self.vendor
-    }
-}
-
 /// One record through a fresh engine (the verdict of a single event
 /// without history). Test stubs without a time get a fixed one.
 fn replay(
@@ -621,30 +446,11 @@ fn replay(
     if !has_time && let Some(id) = record.get_mut("id").and_then(Value::as_object_mut) {
         id.insert("time".to_owned(), Value::from("2024-01-01T00:00:00Z"));
     }
-    let engine = match map(&record) {
-        Err(u) => Err(format!("{} ({})", u.reason, u.detail)),
-        Ok(events) => {
-            let mut engine = Engine::new(Arc::clone(config));
-            let mut last = Err("no event".to_owned());
-            for e in &events {
-                last = engine
-                    .handle_event(e)
-                    .map(|r| Scored {
-                        name: e.name().to_owned(),
-                        level: r.level,
-                        decision: r.decision,
-                        signals: r.signals.iter().map(|s| s.code.to_string()).collect(),
-                    })
-                    .map_err(|r| format!("engine rejected: {r}"));
-            }
-            last
-        }
-    };
     Verdict {
         source: source.to_owned(),
         test: test.to_owned(),
         vendor,
-        engine,
+        engine: score_fresh(config, map(&record)),
         mocked,
     }
 }
@@ -660,7 +466,7 @@ const SIGN_IN_RULES: &[&str] = &[
 
 #[test]
 fn verdicts_beside_googles_and_panthers() {
-    let Some(config) = engine_config() else {
+    let Some(config) = geo_config_if_readable() else {
         println!("skipped: GeoLite2 test databases absent");
         return;
     };
@@ -709,57 +515,18 @@ fn verdicts_beside_googles_and_panthers() {
             ));
         }
     }
-    println!(
-        "{:<32} {:<52} {:>6} {:>6} {:<5} engine",
-        "source", "test", "vendor", "engine", "agree"
+    print_agreement(
+        &verdicts,
+        "source",
+        &Columns {
+            source: 32,
+            test: 52,
+            vendor: 6,
+        },
     );
-    for v in &verdicts {
-        let engine = match &v.engine {
-            Ok(s) => format!(
-                "{} level={} decision={} [{}]",
-                s.name,
-                s.level.as_str(),
-                s.decision.as_str(),
-                s.signals.join(",")
-            ),
-            Err(why) => format!("not scored: {why}"),
-        };
-        println!(
-            "{:<32} {:<52} {:>6} {:>6} {:<5} {engine}{}",
-            v.source,
-            v.test,
-            v.vendor,
-            v.flagged(),
-            if v.agrees() { "yes" } else { "NO" },
-            if v.mocked {
-                " (panther mocked history)"
-            } else {
-                ""
-            }
-        );
-    }
-    let mut per_source: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    for v in &verdicts {
-        let e = per_source.entry(v.source.as_str()).or_default();
-        e.0 += 1;
-        e.1 += usize::from(v.vendor);
-        e.2 += usize::from(v.agrees());
-    }
-    println!(
-        "{:<32} {:>7} {:>13} {:>6}",
-        "source", "records", "vendor alerts", "agree"
-    );
-    for (source, (n, alerts, agree)) in &per_source {
-        println!("{source:<32} {n:>7} {alerts:>13} {agree:>6}");
-    }
-    let agree = verdicts.iter().filter(|v| v.agrees()).count();
     let scored = verdicts.iter().filter(|v| v.engine.is_ok()).count();
-    println!(
-        "agreement: {agree} of {} records ({scored} scored by the engine)",
-        verdicts.len()
-    );
-    if shared("idp/panther/GSuite_ActivityEvent.jsonl").exists()
-        && shared("idp/elastic/google_workspace/test-login.log").exists()
+    if shared_path("idp/panther/GSuite_ActivityEvent.jsonl").exists()
+        && shared_path("idp/elastic/google_workspace/test-login.log").exists()
     {
         assert_eq!(
             verdicts.len(),

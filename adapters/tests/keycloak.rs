@@ -6,33 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod common;
 
+use common::{OutcomeTally, attr, missing, non_empty_lines, outcome, sample_text, shared_file};
 use riskstream_adapters::{AdapterOptions, Format, Unmapped, normalize};
 use riskstream_schemas::{Event, PrincipalType, Timestamp};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn shared(rel: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} absent", path.display());
-        None
-    }
-}
-
-fn sample(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/samples")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn keycloak(line: &str) -> Result<Event, Unmapped> {
     normalize(
@@ -46,78 +27,22 @@ fn keycloak(line: &str) -> Result<Event, Unmapped> {
     })
 }
 
-fn outcome(result: &Result<Event, Unmapped>) -> String {
-    match result {
-        Ok(e) => e.name().to_owned(),
-        Err(u) => u.reason.as_str().to_owned(),
-    }
-}
-
-fn attr<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
-    e.attributes.as_ref()?.get(key)?.as_str()
-}
-
-fn missing(e: &Event) -> Vec<String> {
-    e.source
-        .as_ref()
-        .map(|s| s.missing.clone())
-        .unwrap_or_default()
-}
-
 /// Counts per file: mapped, unmapped per reason, and both per vendor type.
-#[derive(Default)]
-struct Tally {
-    mapped: usize,
-    unmapped: BTreeMap<String, usize>,
-    by_type: BTreeMap<(String, String), usize>,
-    missing: BTreeMap<String, usize>,
+fn new_tally() -> OutcomeTally {
+    OutcomeTally::new(40)
 }
 
-impl Tally {
-    fn add(&mut self, result: &Result<Event, Unmapped>) {
-        let vendor_type = match result {
-            Ok(e) => e.source.as_ref().and_then(|s| s.kind.clone()),
-            Err(u) => u.vendor_type.clone(),
-        }
-        .unwrap_or_else(|| "-".to_owned());
-        match result {
-            Ok(e) => {
-                self.mapped += 1;
-                for field in e
-                    .source
-                    .as_ref()
-                    .map(|s| s.missing.as_slice())
-                    .unwrap_or_default()
-                {
-                    *self.missing.entry(field.clone()).or_default() += 1;
-                }
-            }
-            Err(u) => {
-                *self
-                    .unmapped
-                    .entry(u.reason.as_str().to_owned())
-                    .or_default() += 1
-            }
-        }
-        *self
-            .by_type
-            .entry((vendor_type, outcome(result)))
-            .or_default() += 1;
+/// Every non-blank line of one of this crate's samples through the adapter,
+/// tallied; the tally printed as `samples/<name>`.
+fn sample_results(name: &str) -> Vec<Result<Event, Unmapped>> {
+    let text = sample_text(name);
+    let results: Vec<Result<Event, Unmapped>> = non_empty_lines(&text).map(keycloak).collect();
+    let mut tally = new_tally();
+    for r in &results {
+        tally.add(r);
     }
-
-    fn print(&self, file: &str) {
-        println!(
-            "{file}: mapped {}, unmapped {:?}; source.missing {:?}",
-            self.mapped, self.unmapped, self.missing
-        );
-        for ((vendor_type, outcome), n) in &self.by_type {
-            println!("  {n:>3}  {vendor_type:<40} -> {outcome}");
-        }
-    }
-
-    fn unmapped(&self, reason: &str) -> usize {
-        self.unmapped.get(reason).copied().unwrap_or(0)
-    }
+    tally.print(&format!("samples/{name}"));
+    results
 }
 
 // ---------------------------------------------------------------------------
@@ -130,7 +55,7 @@ const ELASTIC_LOG_DATE: &str = "2021-10-22";
 
 #[test]
 fn elastic_server_log_every_line_maps_or_is_rejected() {
-    let Some(path) = shared("idp/elastic/keycloak/test-log.log") else {
+    let Some(path) = shared_file("idp/elastic/keycloak/test-log.log") else {
         return;
     };
     let text = std::fs::read_to_string(path).unwrap();
@@ -138,7 +63,7 @@ fn elastic_server_log_every_line_maps_or_is_rejected() {
     assert_eq!(lines.len(), 32);
 
     // As it is: no line carries a date, so no event has a time.
-    let mut tally = Tally::default();
+    let mut tally = new_tally();
     for line in &lines {
         let result = keycloak(line);
         tally.add(&result);
@@ -159,7 +84,7 @@ fn elastic_server_log_every_line_maps_or_is_rejected() {
     assert_eq!(tally.unmapped("no_time"), 4);
 
     // With the date Elastic's copy of the same lines carries: the 4 map.
-    let mut tally = Tally::default();
+    let mut tally = new_tally();
     let mut mapped = Vec::new();
     for line in &lines {
         let result = keycloak(&format!("{ELASTIC_LOG_DATE} {line}"));
@@ -231,17 +156,7 @@ fn elastic_server_log_every_line_maps_or_is_rejected() {
 
 #[test]
 fn event_listener_json_user_and_admin_events() {
-    let text = sample("keycloak_events.jsonl");
-    let results: Vec<Result<Event, Unmapped>> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(keycloak)
-        .collect();
-    let mut tally = Tally::default();
-    for r in &results {
-        tally.add(r);
-    }
-    tally.print("samples/keycloak_events.jsonl");
+    let results = sample_results("keycloak_events.jsonl");
     let names: Vec<String> = results.iter().map(outcome).collect();
     assert_eq!(
         names,
@@ -357,17 +272,7 @@ fn event_listener_json_user_and_admin_events() {
 
 #[test]
 fn server_log_lines_old_and_new_forms() {
-    let text = sample("keycloak_server.log");
-    let results: Vec<Result<Event, Unmapped>> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(keycloak)
-        .collect();
-    let mut tally = Tally::default();
-    for r in &results {
-        tally.add(r);
-    }
-    tally.print("samples/keycloak_server.log");
+    let results = sample_results("keycloak_server.log");
     let names: Vec<String> = results.iter().map(outcome).collect();
     assert_eq!(
         names,

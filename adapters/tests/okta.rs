@@ -5,50 +5,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
-use riskstream_adapters::{AdapterOptions, Format, Unmapped, UnmappedReason, normalize};
-use riskstream_detectors::{Engine, EngineConfig, GeoIp, Policy, StateLimits};
-use riskstream_schemas::{Event, Level, ParseLimits, RiskRecord, Timestamp, parse_event};
+use common::{
+    SingleEventTally, attr, check_documented_cases, idp_file, maxmind_engine, normalize_json,
+    only_event, read_json_lines, read_panther, sample_path,
+};
+use riskstream_adapters::{Format, Unmapped, UnmappedReason};
+use riskstream_detectors::Engine;
+use riskstream_schemas::{Event, Level, RiskRecord, Timestamp};
 use serde_json::{Value, json};
 
 const PANTHER: &str = "panther/Okta_SystemLog.jsonl";
 const ELASTIC: &str = "elastic/okta/test-okta-system-events.log";
 
-/// A file of the shared samples, or `None` (with a note) where the shared
-/// folder is absent.
-fn idp(rel: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/idp")
-        .join(rel);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: {} absent (the shared identity-provider samples)",
-            path.display()
-        );
-        None
-    }
-}
-
-fn lines(path: &PathBuf) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn okta(record: &Value) -> Result<Vec<Event>, Unmapped> {
-    normalize(
-        Format::Okta,
-        record.to_string().as_bytes(),
-        &AdapterOptions::default(),
-    )
+    normalize_json(Format::Okta, record)
 }
 
 /// The vendor type of a record, for the breakdown.
@@ -63,63 +35,19 @@ fn vendor_type(record: &Value) -> String {
 
 /// Counts of a file's records: mapped, and unmapped per reason; and per
 /// vendor type, what each became.
-#[derive(Default)]
-struct Tally {
-    mapped: usize,
-    unmapped: BTreeMap<&'static str, usize>,
-    by_type: BTreeMap<String, BTreeMap<String, usize>>,
-}
-
-impl Tally {
-    fn add(&mut self, record: &Value) -> Option<Event> {
-        let outcome = match okta(record) {
-            Ok(events) => {
-                assert_eq!(events.len(), 1);
-                let e = events.into_iter().next().unwrap();
-                // The event survives the contract's own parser unchanged.
-                let bytes = serde_json::to_vec(&e).unwrap();
-                assert_eq!(parse_event(&bytes, ParseLimits::default()).unwrap(), e);
-                self.mapped += 1;
-                (e.name().to_owned(), Some(e))
-            }
-            Err(u) => {
-                assert_eq!(u.format, Format::Okta);
-                *self.unmapped.entry(u.reason.as_str()).or_default() += 1;
-                (u.reason.as_str().to_owned(), None)
-            }
-        };
-        *self
-            .by_type
-            .entry(vendor_type(record))
-            .or_default()
-            .entry(outcome.0)
-            .or_default() += 1;
-        outcome.1
-    }
-
-    fn print(&self, file: &str) {
-        println!(
-            "{file}: mapped {}, unmapped {:?}",
-            self.mapped, self.unmapped
-        );
-        for (t, outcomes) in &self.by_type {
-            let o: Vec<String> = outcomes.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-            println!("  {t:<55} -> {}", o.join(", "));
-        }
-    }
-
-    fn unmapped(&self, reason: UnmappedReason) -> usize {
-        self.unmapped.get(reason.as_str()).copied().unwrap_or(0)
-    }
+fn new_tally() -> SingleEventTally {
+    SingleEventTally::new(Format::Okta, vendor_type, 55)
 }
 
 #[test]
 fn panther_okta_records_map_or_are_rejected_for_a_reason() {
-    let Some(path) = idp(PANTHER) else { return };
-    let rows = lines(&path);
-    let mut tally = Tally::default();
+    let Some(path) = idp_file(PANTHER) else {
+        return;
+    };
+    let rows = read_panther(&path);
+    let mut tally = new_tally();
     for row in &rows {
-        tally.add(&row["event"]);
+        tally.add(&row.event);
     }
     tally.print(PANTHER);
     assert_eq!(rows.len(), 88);
@@ -142,9 +70,11 @@ fn panther_okta_records_map_or_are_rejected_for_a_reason() {
 
 #[test]
 fn elastic_okta_records_map_or_are_rejected_for_a_reason() {
-    let Some(path) = idp(ELASTIC) else { return };
-    let rows = lines(&path);
-    let mut tally = Tally::default();
+    let Some(path) = idp_file(ELASTIC) else {
+        return;
+    };
+    let rows = read_json_lines(&path);
+    let mut tally = new_tally();
     for row in &rows {
         tally.add(row);
     }
@@ -157,20 +87,16 @@ fn elastic_okta_records_map_or_are_rejected_for_a_reason() {
     assert_eq!(tally.unmapped.values().sum::<usize>(), 5);
 }
 
-fn attr<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
-    e.attributes.as_ref()?.get(key)?.as_str()
-}
-
 fn one(record: &Value) -> Event {
-    let mut events = okta(record).unwrap();
-    assert_eq!(events.len(), 1);
-    events.remove(0)
+    only_event(okta(record).unwrap())
 }
 
 #[test]
 fn elastic_records_keep_address_agent_session_and_assurance() {
-    let Some(path) = idp(ELASTIC) else { return };
-    let rows = lines(&path);
+    let Some(path) = idp_file(ELASTIC) else {
+        return;
+    };
+    let rows = read_json_lines(&path);
 
     // Okta Verify push approved (line 16).
     let push = one(&rows[15]);
@@ -265,9 +191,11 @@ fn elastic_records_keep_address_agent_session_and_assurance() {
 
 #[test]
 fn panther_records_in_their_export_forms() {
-    let Some(path) = idp(PANTHER) else { return };
-    let rows = lines(&path);
-    let event = |i: usize| one(&rows[i]["event"]);
+    let Some(path) = idp_file(PANTHER) else {
+        return;
+    };
+    let rows = read_panther(&path);
+    let event = |i: usize| one(&rows[i].event);
 
     // Lower-cased keys (a data-lake export) read as the camelCase ones.
     let locked = event(56);
@@ -338,28 +266,11 @@ fn panther_records_in_their_export_forms() {
 /// record, as Okta's System Log documentation shapes it.
 #[test]
 fn documented_event_types_the_samples_lack() {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/samples/okta_documented.jsonl");
-    let cases = lines(&path);
+    let path = sample_path("okta_documented.jsonl");
+    let cases = read_json_lines(&path);
     assert_eq!(cases.len(), 25);
-    for case in &cases {
-        let name = case["case"].as_str().unwrap();
-        let expect = &case["expect"];
-        let result = okta(&case["record"]);
-        if let Some(reason) = expect["reject"].as_str() {
-            let u = result.expect_err(name);
-            assert_eq!(u.reason.as_str(), reason, "{name}: {u}");
-            continue;
-        }
-        let e = result.unwrap_or_else(|u| panic!("{name}: {u}")).remove(0);
-        println!("{name}: {}", e.name());
-        if let Some(t) = expect["type"].as_str() {
-            assert_eq!(e.auth_type().map(|t| t.as_str()), Some(t), "{name}");
-        }
-        if let Some(a) = expect["action"].as_str() {
-            assert_eq!(e.action(), Some(a), "{name}");
-        }
-        let checks = [
+    check_documented_cases(&cases, okta, |e| {
+        vec![
             ("principal", Some(e.principal.id.clone())),
             ("principal_type", Some(e.principal.kind.as_str().to_owned())),
             ("session", Some(e.session.clone())),
@@ -376,58 +287,8 @@ fn documented_event_types_the_samples_lack() {
                         .to_owned()
                 }),
             ),
-        ];
-        for (key, got) in checks {
-            if let Some(want) = expect[key].as_str() {
-                assert_eq!(got.as_deref(), Some(want), "{name}: {key}");
-            }
-        }
-        if let Some(aal) = expect["aal"].as_u64() {
-            assert_eq!(e.aal().map(u64::from), Some(aal), "{name}");
-        }
-        if let Some(amr) = expect["amr"].as_array() {
-            let want: Vec<&str> = amr.iter().filter_map(Value::as_str).collect();
-            assert_eq!(e.auth.as_ref().unwrap().amr, want, "{name}");
-        }
-        if expect["no_auth"].as_bool() == Some(true) {
-            assert!(e.auth.is_none(), "{name}: a failure reaches no assurance");
-        }
-        for (k, v) in expect["attributes"].as_object().into_iter().flatten() {
-            assert_eq!(attr(&e, k), v.as_str(), "{name}: attribute {k}");
-        }
-    }
-}
-
-fn geo_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/geo");
-    if dir.join("GeoLite2-City-Test.mmdb").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: {} absent (the shared MaxMind test databases)",
-            dir.display()
-        );
-        None
-    }
-}
-
-/// The engine on MaxMind's test databases, without the anonymous-IP one
-/// (in which the elastic samples' 81.2.69.0/24 carries every anonymizer
-/// flag).
-fn engine() -> Option<Engine> {
-    let dir = geo_dir()?;
-    let read = |f: &str| Some(std::fs::read(dir.join(f)).unwrap());
-    let geo = GeoIp::from_bytes(
-        read("GeoLite2-City-Test.mmdb"),
-        read("GeoLite2-ASN-Test.mmdb"),
-        None,
-    )
-    .unwrap();
-    Some(Engine::new(Arc::new(EngineConfig {
-        policy: Policy::default_policy().unwrap(),
-        geo,
-        limits: StateLimits::default(),
-    })))
+        ]
+    });
 }
 
 /// Scores events in order as the replay does: principals idle beyond the
@@ -441,10 +302,11 @@ fn score(engine: &mut Engine, e: &Event) -> RiskRecord {
 
 #[test]
 fn push_fatigue_from_okta_verify_events() {
-    let Some(mut engine) = engine() else { return };
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/samples/okta_push_fatigue.jsonl");
-    let records: Vec<RiskRecord> = lines(&path)
+    let Some(mut engine) = maxmind_engine() else {
+        return;
+    };
+    let path = sample_path("okta_push_fatigue.jsonl");
+    let records: Vec<RiskRecord> = read_json_lines(&path)
         .iter()
         .map(|r| score(&mut engine, &one(r)))
         .collect();
@@ -549,10 +411,12 @@ fn stolen_session_mock(test_name: &str) -> Option<(u32, &'static str, &'static s
 
 #[test]
 fn okta_verdicts_against_the_engine() {
-    let (Some(elastic), Some(panther)) = (idp(ELASTIC), idp(PANTHER)) else {
+    let (Some(elastic), Some(panther)) = (idp_file(ELASTIC), idp_file(PANTHER)) else {
         return;
     };
-    let Some(mut replay) = engine() else { return };
+    let Some(mut replay) = maxmind_engine() else {
+        return;
+    };
     let mut table: Vec<Agreement> = Vec::new();
 
     // Elastic: the whole file in event-time order through one engine, so
@@ -561,7 +425,7 @@ fn okta_verdicts_against_the_engine() {
     // (the engine would otherwise answer a "redelivery" with the first
     // record).
     let mut events: Vec<(usize, Event, Value)> = Vec::new();
-    for (i, row) in lines(&elastic).into_iter().enumerate() {
+    for (i, row) in read_json_lines(&elastic).into_iter().enumerate() {
         if let Ok(mut e) = okta(&row).map(|mut v| v.remove(0)) {
             e.id = format!("{}#{}", e.id, i + 1);
             events.push((i + 1, e, row));
@@ -596,8 +460,8 @@ fn okta_verdicts_against_the_engine() {
 
     // Panther: each rule test alone through a fresh engine, as the rule saw
     // it, compared with its expected alert (the engine alerts at level high).
-    for row in lines(&panther) {
-        let rule = row["_rule_id"].as_str().unwrap();
+    for row in read_panther(&panther) {
+        let rule = row.rule.as_str();
         if !matches!(
             rule,
             "Standard.ImpossibleTravel.Login"
@@ -606,10 +470,10 @@ fn okta_verdicts_against_the_engine() {
         ) {
             continue;
         }
-        let test_name = row["_test_name"].as_str().unwrap();
-        let expected = row["_expected_alert"].as_bool().unwrap();
-        let mut record = row["event"].clone();
-        let mut engine = engine().unwrap();
+        let test_name = row.test.as_str();
+        let expected = row.alert;
+        let mut record = row.event.clone();
+        let mut engine = maxmind_engine().unwrap();
         let mut prior = None;
         if let Some((asn, ip, ua)) = stolen_session_mock(test_name) {
             // The samples redact the time; any time serves a one-event replay.
