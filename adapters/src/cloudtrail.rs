@@ -18,7 +18,7 @@
 use riskstream_schemas::{AuthType, Event, EventBody, PrincipalType, Timestamp};
 use serde_json::Value;
 
-use crate::draft::{Draft, parse_time};
+use crate::draft::{Draft, field as get, parse_time, path};
 use crate::{AdapterOptions, Format, Unmapped, UnmappedReason};
 
 const FORMAT: Format = Format::CloudTrail;
@@ -656,23 +656,6 @@ fn identity(record: &Value, source: Option<&str>, console_sign_in: bool) -> Iden
         }
     }
     who
-}
-
-/// `value[key]`, matching the key exactly or, failing that, without regard
-/// to ASCII case: Athena tables and CloudTrail Lake exports lower-case the
-/// column names (`eventname`, `useridentity`). Null is absent.
-fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
-    let obj = value.as_object()?;
-    let v = obj.get(key).or_else(|| {
-        obj.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })?;
-    if v.is_null() { None } else { Some(v) }
-}
-
-fn path<'a>(value: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().try_fold(value, |v, k| get(v, k))
 }
 
 /// Non-empty text at a path.

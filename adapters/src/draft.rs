@@ -306,6 +306,24 @@ pub fn aal_from_amr(amr: &[String]) -> Option<u8> {
     }
 }
 
+/// `value[key]`, not null; the key matched case-insensitively when it is not
+/// there as written (data-lake exports of vendor logs lower-case the keys).
+pub(crate) fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    let obj = value.as_object()?;
+    obj.get(key)
+        .or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+        .filter(|v| !v.is_null())
+}
+
+/// `value[keys[0]][keys[1]]...` by [`field`].
+pub(crate) fn path<'a>(value: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+    keys.iter().try_fold(value, |v, k| field(v, k))
+}
+
 /// `value[path[0]][path[1]]...` as text.
 pub(crate) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     at(value, path)

@@ -13,9 +13,9 @@
 //! (`eventtype`, `authenticationcontext`), and the values are the same.
 
 use riskstream_schemas::{AuthType, DeviceTrust, Event, PrincipalType};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::draft::{Draft, parse_ip, parse_time};
+use crate::draft::{Draft, field, parse_ip, parse_time, path};
 use crate::{AdapterOptions, Format, Unmapped, UnmappedReason};
 
 const FORMAT: Format = Format::Okta;
@@ -719,23 +719,6 @@ fn key_values(value: &Value) -> Vec<(String, String)> {
         _ => {}
     }
     out
-}
-
-/// `value[key]`, not null; the key matched case-insensitively when it is not
-/// there as written.
-fn field<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
-    let obj: &Map<String, Value> = value.as_object()?;
-    obj.get(key)
-        .or_else(|| {
-            obj.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v)
-        })
-        .filter(|v| !v.is_null())
-}
-
-fn path<'a>(value: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().try_fold(value, |v, k| field(v, k))
 }
 
 /// Text at a path; empty text and Okta's placeholders ("unknown", "null")
