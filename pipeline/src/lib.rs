@@ -12,6 +12,8 @@
 //!   records' score, as CSV and as a PNG plot;
 //! - [`normalize`]: identity-provider records to contract events, through
 //!   the adapters of `riskstream-adapters`;
+//! - [`run`]: the live pipeline on Kafka (`riskstream run`): per-partition
+//!   engines, state changelog, at-least-once delivery, HTTP metrics;
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
 //!   databases built from `fixtures/geo/world.csv`.
 
@@ -20,4 +22,5 @@ pub mod fixtures;
 pub mod normalize;
 pub mod parquet_out;
 pub mod replay;
+pub mod run;
 pub mod sweep;

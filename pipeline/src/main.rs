@@ -39,6 +39,32 @@ enum Command {
     /// Generate the labelled fixture world and its GeoIP databases.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// The live pipeline: consume the input topics, score every event,
+    /// publish risk records, dead letters and the state changelog.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Configuration file (TOML); see docs/riskstream.toml. Without it, the
+    /// defaults and RISKSTREAM_* variables apply.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Kafka bootstrap servers (kafka.brokers).
+    #[arg(long, value_name = "HOST:PORT,...")]
+    brokers: Option<String>,
+    /// Consumer group (kafka.group_id).
+    #[arg(long, value_name = "GROUP")]
+    group_id: Option<String>,
+    /// HTTP listen address, empty for none (http.listen).
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<String>,
+    /// Do not create missing topics (topics.create = false).
+    #[arg(long)]
+    no_create_topics: bool,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 #[derive(Args)]
@@ -272,7 +298,64 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Normalize(args) => run_normalize(args),
         Command::Fixtures(FixturesCommand::Generate(args)) => run_generate(args),
         Command::Fixtures(FixturesCommand::Geoip(args)) => run_geoip(args),
+        Command::Run(args) => run_pipeline(args),
     }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RISKSTREAM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
+    use riskstream::run::{Overrides, RawRunConfig};
+    let overrides = Overrides {
+        brokers: args.brokers,
+        group_id: args.group_id,
+        http_listen: args.http_listen,
+        no_create_topics: args.no_create_topics,
+    };
+    let raw = RawRunConfig::load(args.config.as_deref(), &overrides)?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&raw).context("printing the configuration")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = raw.build()?;
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(riskstream::run::run(config, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open_output(path: &Path) -> Result<Box<dyn Write>> {

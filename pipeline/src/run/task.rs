@@ -1,0 +1,428 @@
+//! One input partition's work: its engine, the messages fetched from each
+//! co-partitioned input topic and not yet scored, the order they are scored
+//! in, and the changelog records its state changes need.
+//!
+//! No Kafka here: the loop in `kafka.rs` feeds messages in and sends what
+//! comes out, so the ordering and changelog rules are tested on their own.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use riskstream_adapters::{AdapterOptions, Format};
+use riskstream_detectors::{Engine, NetworksSnapshot, PrincipalSnapshot};
+use riskstream_schemas::{Event, ParseLimits, RejectReason, Rejection, RiskRecord, Timestamp};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::replay::{Line, LineReject, parse_line, parse_native};
+
+/// Changelog key of the tenant-infrastructure table. Principal ids are never
+/// empty (the parser rejects them), so the empty key cannot collide.
+pub const NETWORKS_KEY: &str = "";
+
+/// One consumed message, parsed, waiting for its turn.
+#[derive(Debug)]
+pub struct Pending {
+    /// Index of its input topic in the configuration.
+    pub input: usize,
+    /// Offset in its topic partition.
+    pub offset: i64,
+    /// The message key.
+    pub key: Option<Vec<u8>>,
+    /// The original bytes (for the dead-letter topic).
+    pub payload: Vec<u8>,
+    /// Broker timestamp, ms since the epoch.
+    pub broker_time_ms: Option<i64>,
+    /// When it was fetched.
+    pub received: Instant,
+    /// What it parses to: one outcome per record it holds.
+    pub items: Vec<Result<Event, LineReject>>,
+    /// Scoring order: the event time of its first event (a message that
+    /// holds only rejects goes first: it changes no state).
+    order: i64,
+}
+
+impl Pending {
+    /// Parses a message of `format`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse(
+        input: usize,
+        format: Format,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        broker_time_ms: Option<i64>,
+        received: Instant,
+        limits: ParseLimits,
+        adapter: &AdapterOptions,
+    ) -> Pending {
+        let bytes = payload.unwrap_or_default();
+        let line = Line {
+            number: 0,
+            bytes,
+            len: bytes.len(),
+        };
+        let items = match payload {
+            None => vec![Err(LineReject::Contract(Rejection::new(
+                RejectReason::NotJson,
+                None,
+                "message has no value",
+            )))],
+            Some(_) => match format {
+                Format::Contract => vec![parse_line(&line, limits).map_err(LineReject::Contract)],
+                format => parse_native(format, &line, limits, adapter),
+            },
+        };
+        let order = items
+            .iter()
+            .find_map(|i| i.as_ref().ok().map(|e| e.time.0))
+            .unwrap_or(i64::MIN);
+        Pending {
+            input,
+            offset,
+            key: key.map(<[u8]>::to_vec),
+            payload: bytes.to_vec(),
+            broker_time_ms,
+            received,
+            items,
+            order,
+        }
+    }
+}
+
+/// What one record of a message came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Scored.
+    Record {
+        /// Event time of the trigger.
+        event_time: Timestamp,
+        /// The record.
+        record: Box<RiskRecord>,
+    },
+    /// Not scored, with the reason code, field and detail.
+    Reject {
+        /// Reason code (the `error` header).
+        reason: &'static str,
+        /// Field, when one is to blame.
+        field: Option<String>,
+        /// Human-readable detail.
+        detail: String,
+    },
+}
+
+/// One partition number's work across the input topics.
+pub struct PartitionTask {
+    /// The partition number (the same in every input topic and in the
+    /// changelog).
+    pub partition: i32,
+    engine: Engine,
+    queues: Vec<VecDeque<Pending>>,
+    watermark: Option<Timestamp>,
+    /// Principals changed since the last changelog flush, with their
+    /// tenants.
+    dirty: FxHashSet<String>,
+    tenants: FxHashMap<String, Vec<String>>,
+    networks_dirty: bool,
+    /// Next offset to commit per input topic (after the last scored
+    /// message), changed since the last checkpoint.
+    processed: Vec<Option<i64>>,
+}
+
+impl PartitionTask {
+    /// A task for `partition` with `inputs` input topics, on `engine`
+    /// (fresh, or restored with [`PartitionTask::restore`]).
+    pub fn new(partition: i32, inputs: usize, engine: Engine) -> PartitionTask {
+        PartitionTask {
+            partition,
+            engine,
+            queues: (0..inputs).map(|_| VecDeque::new()).collect(),
+            watermark: None,
+            dirty: FxHashSet::default(),
+            tenants: FxHashMap::default(),
+            networks_dirty: false,
+            processed: vec![None; inputs],
+        }
+    }
+
+    /// The engine, for statistics.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Applies one changelog record during restore. A bad value is skipped
+    /// and reported: the principal then starts afresh, which costs
+    /// detection quality, not correctness of delivery.
+    pub fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), String> {
+        let key = std::str::from_utf8(key).map_err(|e| format!("key is not UTF-8: {e}"))?;
+        if key == NETWORKS_KEY {
+            if let Some(v) = value {
+                let s = NetworksSnapshot::from_bytes(v).map_err(|e| e.to_string())?;
+                self.engine.restore_networks(s);
+            }
+            return Ok(());
+        }
+        // Forget whatever this id was, then restore what the value holds.
+        if let Some(tenants) = self.tenants.remove(key) {
+            for t in tenants {
+                self.engine.forget_principal(&t, key);
+            }
+        }
+        let Some(v) = value else { return Ok(()) };
+        let items: Vec<serde_json::Value> =
+            serde_json::from_slice(v).map_err(|e| format!("not a snapshot list: {e}"))?;
+        for item in items {
+            let bytes = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
+            let s = PrincipalSnapshot::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            let tenants = self.tenants.entry(key.to_owned()).or_default();
+            if !tenants.iter().any(|t| t == s.tenant()) {
+                tenants.push(s.tenant().to_owned());
+            }
+            self.engine.restore_principal(s);
+        }
+        Ok(())
+    }
+
+    /// Queues a fetched message.
+    pub fn push(&mut self, pending: Pending) {
+        let i = pending.input;
+        self.queues[i].push_back(pending);
+    }
+
+    /// The next message to score, if one may go now: the earliest head by
+    /// event time across the input topics once every topic has one queued;
+    /// when a topic has none, the earliest head after it has waited `idle`
+    /// (it cannot know whether the quiet topic holds an earlier event).
+    pub fn next_ready(&mut self, now: Instant, idle: Duration) -> Option<Pending> {
+        let mut best: Option<usize> = None;
+        let mut all_present = true;
+        for (i, q) in self.queues.iter().enumerate() {
+            match q.front() {
+                None => all_present = false,
+                Some(p) => {
+                    if best.is_none_or(|b| p.order < self.queues[b][0].order) {
+                        best = Some(i);
+                    }
+                }
+            }
+        }
+        let b = best?;
+        let head = &self.queues[b][0];
+        if all_present || head.order == i64::MIN || now.duration_since(head.received) >= idle {
+            self.queues[b].pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// When the earliest queued message may go regardless of the other
+    /// topics.
+    pub fn deadline(&self, idle: Duration) -> Option<Instant> {
+        self.queues
+            .iter()
+            .filter_map(|q| q.front().map(|p| p.received + idle))
+            .min()
+    }
+
+    /// Scores a message taken from [`PartitionTask::next_ready`]: one
+    /// outcome per record it holds, in order.
+    pub fn score(&mut self, pending: &mut Pending) -> Vec<Outcome> {
+        let mut out = Vec::with_capacity(pending.items.len());
+        for item in pending.items.drain(..) {
+            match item {
+                Err(reject) => out.push(reject_outcome(reject)),
+                Ok(event) => {
+                    let now = match self.watermark {
+                        Some(t) if t >= event.time => t,
+                        _ => event.time,
+                    };
+                    self.watermark = Some(now);
+                    if self.engine.poll_timeout().is_some_and(|due| due <= now) {
+                        self.engine.handle_timeout(now);
+                    }
+                    match self.engine.handle_event(&event) {
+                        Ok(record) => {
+                            if !self.dirty.contains(&event.principal.id) {
+                                self.dirty.insert(event.principal.id.clone());
+                            }
+                            let tenants = self.tenants.entry(event.principal.id.clone()).or_default();
+                            if !tenants.iter().any(|t| *t == event.tenant) {
+                                tenants.push(event.tenant.clone());
+                            }
+                            if event.kind() == riskstream_schemas::EventKind::Auth {
+                                self.networks_dirty = true;
+                            }
+                            out.push(Outcome::Record {
+                                event_time: event.time,
+                                record: Box::new(record),
+                            });
+                        }
+                        Err(rejection) => out.push(reject_outcome(LineReject::Contract(rejection))),
+                    }
+                }
+            }
+        }
+        self.processed[pending.input] = Some(pending.offset + 1);
+        out
+    }
+
+    /// The changelog records for everything changed since the last call:
+    /// (key, value), a `None` value being a tombstone (the principal was
+    /// evicted or expired).
+    pub fn take_changelog(&mut self) -> Vec<(String, Option<Vec<u8>>)> {
+        let mut out = Vec::with_capacity(self.dirty.len() + 1);
+        let mut dirty: Vec<String> = self.dirty.drain().collect();
+        // Deterministic order, for reproducible changelogs.
+        dirty.sort_unstable();
+        for id in dirty {
+            let tenants = self.tenants.get(&id).cloned().unwrap_or_default();
+            let snapshots: Vec<Vec<u8>> = tenants
+                .iter()
+                .filter_map(|t| self.engine.principal_snapshot(t, &id))
+                .map(|s| s.to_bytes())
+                .collect();
+            if snapshots.is_empty() {
+                self.tenants.remove(&id);
+                out.push((id, None));
+            } else {
+                let mut value = Vec::with_capacity(snapshots.iter().map(Vec::len).sum::<usize>() + 2);
+                value.push(b'[');
+                for (i, s) in snapshots.iter().enumerate() {
+                    if i > 0 {
+                        value.push(b',');
+                    }
+                    value.extend_from_slice(s);
+                }
+                value.push(b']');
+                out.push((id, Some(value)));
+            }
+        }
+        if self.networks_dirty {
+            self.networks_dirty = false;
+            out.push((NETWORKS_KEY.to_owned(), Some(self.engine.networks_snapshot().to_bytes())));
+        }
+        out
+    }
+
+    /// Next offsets to commit per input topic, changed since the last call.
+    pub fn take_offsets(&mut self) -> Vec<(usize, i64)> {
+        self.processed
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, o)| o.take().map(|o| (i, o)))
+            .collect()
+    }
+}
+
+fn reject_outcome(reject: LineReject) -> Outcome {
+    match reject {
+        LineReject::Contract(r) => Outcome::Reject {
+            reason: r.reason.as_str(),
+            field: r.field.map(|f| f.to_string()),
+            detail: r.detail,
+        },
+        LineReject::Unmapped(u) => Outcome::Reject {
+            reason: u.reason.as_str(),
+            field: None,
+            detail: match &u.vendor_type {
+                Some(t) => format!("{} [{t}]: {}", u.format, u.detail),
+                None => format!("{}: {}", u.format, u.detail),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replay::EngineOptions;
+
+    fn event(id: &str, principal: &str, kind: &str, time: &str) -> Vec<u8> {
+        let body = if kind == "auth" {
+            r#""type":"login.success","auth":{"aal":2,"amr":["pwd","otp"]}"#
+        } else {
+            r#""action":"data.export""#
+        };
+        format!(
+            r#"{{"schema":"riskstream.event.v1","kind":"{kind}","id":"{id}","time":"{time}","tenant":"t","principal":{{"id":"{principal}","type":"human"}},"session":"s-{principal}",{body},"context":{{"ip":"81.2.69.142"}}}}"#
+        )
+        .into_bytes()
+    }
+
+    fn pending(input: usize, offset: i64, bytes: &[u8], at: Instant) -> Pending {
+        let format = Format::Contract;
+        Pending::parse(input, format, offset, Some(b"k"), Some(bytes), None, at, ParseLimits::default(), &AdapterOptions::default())
+    }
+
+    fn task() -> PartitionTask {
+        let config = EngineOptions::default().load().unwrap();
+        PartitionTask::new(0, 2, config.engine())
+    }
+
+    #[test]
+    fn scores_across_topics_in_event_time_order() {
+        let mut t = task();
+        let t0 = Instant::now();
+        let idle = Duration::from_millis(10);
+        t.push(pending(1, 0, &event("a1", "u1", "action", "2026-11-30T10:00:05Z"), t0));
+        // Only the action topic has data: it waits for the auth topic.
+        assert!(t.next_ready(t0, idle).is_none());
+        assert_eq!(t.deadline(idle), Some(t0 + idle));
+        t.push(pending(0, 0, &event("l1", "u1", "auth", "2026-11-30T10:00:01Z"), t0));
+        t.push(pending(0, 1, &event("l2", "u1", "auth", "2026-11-30T10:00:09Z"), t0));
+        let first = t.next_ready(t0, idle).unwrap();
+        assert_eq!((first.input, first.offset), (0, 0));
+        let second = t.next_ready(t0, idle).unwrap();
+        assert_eq!((second.input, second.offset), (1, 0));
+        // The action topic is empty again: the later login waits, until idle.
+        assert!(t.next_ready(t0, idle).is_none());
+        let third = t.next_ready(t0 + idle, idle).unwrap();
+        assert_eq!((third.input, third.offset), (0, 1));
+    }
+
+    #[test]
+    fn rejects_go_first_and_changelog_restores_the_same_state() {
+        let mut t = task();
+        let t0 = Instant::now();
+        t.push(pending(0, 0, b"{not json", t0));
+        let mut bad = t.next_ready(t0, Duration::from_secs(60)).unwrap();
+        let out = t.score(&mut bad);
+        assert!(matches!(out[..], [Outcome::Reject { reason: "not_json", .. }]));
+        assert_eq!(t.take_offsets(), vec![(0, 1)]);
+
+        let events = [
+            event("l1", "u1", "auth", "2026-11-30T10:00:01Z"),
+            event("a1", "u1", "action", "2026-11-30T10:00:05Z"),
+            event("l2", "u2", "auth", "2026-11-30T10:00:06Z"),
+        ];
+        for (i, e) in events.iter().enumerate() {
+            let mut p = pending(0, i as i64 + 1, e, t0);
+            let out = t.score(&mut p);
+            assert!(matches!(out[..], [Outcome::Record { .. }]));
+        }
+        let log = t.take_changelog();
+        let keys: Vec<&str> = log.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, vec!["u1", "u2", NETWORKS_KEY]);
+        assert!(t.take_changelog().is_empty(), "nothing changed since");
+
+        // A new task restored from the changelog scores the next event as
+        // the first task does, and re-emits a redelivered one identically.
+        let mut restored = task();
+        for (k, v) in &log {
+            restored.restore(k.as_bytes(), v.as_deref()).unwrap();
+        }
+        let next = event("a2", "u1", "action", "2026-11-30T10:01:00Z");
+        let again = event("a1", "u1", "action", "2026-11-30T10:00:05Z");
+        for bytes in [&again, &next] {
+            let a = t.score(&mut pending(1, 9, bytes, t0));
+            let b = restored.score(&mut pending(1, 9, bytes, t0));
+            let (Outcome::Record { record: ra, .. }, Outcome::Record { record: rb, .. }) = (&a[0], &b[0]) else {
+                panic!("{a:?} {b:?}")
+            };
+            assert_eq!(ra, rb);
+        }
+        // Tombstones forget.
+        restored.restore(b"u1", None).unwrap();
+        assert!(restored.engine().principal_snapshot("t", "u1").is_none());
+        assert!(restored.restore(b"u3", Some(b"garbage")).is_err());
+    }
+}
