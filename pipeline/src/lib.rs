@@ -14,9 +14,12 @@
 //!   the adapters of `riskstream-adapters`;
 //! - [`run`]: the live pipeline on Kafka (`riskstream run`): per-partition
 //!   engines, state changelog, at-least-once delivery, HTTP metrics;
+//! - [`demo`]: the Kafka path end to end on librdkafka's in-process mock
+//!   cluster;
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
 //!   databases built from `fixtures/geo/world.csv`.
 
+pub mod demo;
 pub mod evaluate;
 pub mod fixtures;
 pub mod normalize;

@@ -433,6 +433,7 @@ impl RunConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return its error
 mod tests {
     use super::*;
 

@@ -147,8 +147,6 @@ pub(crate) struct LoopContext {
 
 impl ClientContext for LoopContext {
     fn stats(&self, stats: Statistics) {
-        let up = stats.brokers.values().any(|b| b.state == "UP");
-        self.metrics.broker_up.store(up, Ordering::Relaxed);
         for (name, topic) in &stats.topics {
             if !self.config.inputs.iter().any(|i| &i.topic == name) {
                 continue;
@@ -480,6 +478,45 @@ fn drain(ctx: &LoopContext, tasks: &mut BTreeMap<i32, PartitionTask>, all: bool)
     Ok(next)
 }
 
+/// Asks the cluster for metadata every second, on its own client and
+/// thread, and records whether it answered within two seconds: the
+/// readiness signal. librdkafka's own broker state is no good for this: a
+/// broker that hangs (a partition, a paused process) keeps its TCP
+/// connection and stays "UP" until `socket.timeout.ms`, a minute.
+pub(crate) fn watch_brokers(config: &RunConfig, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<std::thread::JoinHandle<()>, RunError> {
+    let mut cfg = ClientConfig::new();
+    for (k, v) in config.common_properties() {
+        cfg.set(k, v);
+    }
+    let probe: rdkafka::producer::BaseProducer = cfg
+        .create()
+        .map_err(|e| RunError::Kafka(format!("probe client: {e}")))?;
+    let topic = config.inputs[0].topic.clone();
+    std::thread::Builder::new()
+        .name("broker-probe".to_owned())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let up = probe
+                    .client()
+                    .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                    .is_ok();
+                if up != metrics.broker_up.swap(up, Ordering::Relaxed) {
+                    if up {
+                        info!("brokers answer again");
+                    } else {
+                        warn!("brokers do not answer: not ready");
+                    }
+                }
+                if up {
+                    metrics.last_broker_contact_ms.store(now_ms(), Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_secs(1).saturating_sub(started.elapsed()));
+            }
+        })
+        .map_err(|e| RunError::Kafka(format!("probe thread: {e}")))
+}
+
 /// Builds the consumer and producer and runs until `shutdown` is set, then
 /// drains, checkpoints and commits. Blocking: run it on its own thread.
 pub(crate) fn run_loop(
@@ -582,7 +619,6 @@ pub(crate) fn run_loop(
                 continue;
             }
             Some(Ok(m)) => {
-                metrics.broker_up.store(true, Ordering::Relaxed);
                 let Some(input) = config.inputs.iter().position(|i| i.topic == m.topic()) else {
                     continue;
                 };

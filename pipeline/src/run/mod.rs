@@ -106,6 +106,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let partitions = topics::ensure(&config).await?;
     tracing::info!(partitions, "topics ready");
 
+    let probe = kafka::watch_brokers(&config, Arc::clone(&metrics), Arc::clone(&stop))?;
     let worker = {
         let (config, metrics, stop) = (Arc::clone(&config), Arc::clone(&metrics), Arc::clone(&stop));
         tokio::task::spawn_blocking(move || kafka::run_loop(config, engine, metrics, sessions, stop))
@@ -119,8 +120,10 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             worker.await
         }
     };
+    stop.store(true, Ordering::Relaxed);
     if let Some(h) = http {
         h.abort();
     }
+    let _ = tokio::task::spawn_blocking(move || probe.join()).await;
     result.map_err(|e| RunError::Kafka(format!("pipeline thread: {e}")))?
 }

@@ -245,7 +245,7 @@ impl PartitionTask {
                                 self.dirty.insert(event.principal.id.clone());
                             }
                             let tenants = self.tenants.entry(event.principal.id.clone()).or_default();
-                            if !tenants.iter().any(|t| *t == event.tenant) {
+                            if !tenants.contains(&event.tenant) {
                                 tenants.push(event.tenant.clone());
                             }
                             if event.kind() == riskstream_schemas::EventKind::Auth {

@@ -52,7 +52,9 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
         .find_map(|n| existing.get(*n).copied())
         .unwrap_or(t.partitions as usize);
     let compact = [("cleanup.policy", "compact")];
-    let wanted: Vec<(&str, usize, &[(&str, &str)])> = inputs
+    // (name, partitions, topic configuration)
+    type Wanted<'a> = (&'a str, usize, &'a [(&'a str, &'a str)]);
+    let wanted: Vec<Wanted<'_>> = inputs
         .iter()
         .map(|n| (*n, input_partitions, &[][..]))
         .chain([

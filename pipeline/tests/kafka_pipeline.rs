@@ -1,0 +1,267 @@
+//! `riskstream run` against a real broker (nisshi on 127.0.0.1): events
+//! produced by an independent producer, records read by an independent
+//! consumer and compared with what `riskstream replay` gives.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// Malformed inputs and the reason each must be dead-lettered with.
+fn bad_messages() -> Vec<(Outgoing, &'static str)> {
+    let big = format!(
+        r#"{{"schema":"riskstream.event.v1","kind":"auth","pad":"{}"}}"#,
+        "x".repeat(70_000)
+    );
+    vec![
+        (
+            Outgoing {
+                topic: "auth-events".into(),
+                key: b"u-bad".to_vec(),
+                value: b"{not json".to_vec(),
+            },
+            "not_json",
+        ),
+        (
+            Outgoing {
+                topic: "action-events".into(),
+                key: b"u-bad".to_vec(),
+                value: br#"{"schema":"riskstream.event.v1","kind":"action","id":"bad-1","time":"2026-11-30T10:00:00Z","session":"s","action":"data.export"}"#.to_vec(),
+            },
+            "missing_field",
+        ),
+        (
+            Outgoing {
+                topic: "auth-events".into(),
+                key: b"u-bad".to_vec(),
+                value: big.into_bytes(),
+            },
+            "too_large",
+        ),
+    ]
+}
+
+#[test]
+fn end_to_end_restart_from_changelog_and_dead_letters() {
+    if !broker_available("end_to_end_restart_from_changelog_and_dead_letters") {
+        return;
+    }
+    let broker = Broker::start();
+    let brokers = broker.brokers();
+    let msgs = fixture_messages();
+    let half = msgs.len() / 2;
+
+    let mut first = Pipeline::start("e2e-a", &brokers, "");
+    first.wait_ready(Duration::from_secs(60));
+    let producer = TestProducer::new(&brokers);
+    producer.send(&msgs, 0..half, None);
+    let mut risk = TestConsumer::new(&brokers, "session-risk");
+    assert!(
+        risk.read_until(Duration::from_secs(120), |m| distinct_events(m) >= half),
+        "first half not scored:\n{}",
+        first.log_text()
+    );
+
+    // A session's latest record is served over HTTP.
+    let last = risk.messages.last().unwrap().clone();
+    let session = String::from_utf8(last.key.clone().unwrap()).unwrap();
+    let (status, body) = first.get(&format!("/v1/sessions/{session}")).unwrap();
+    assert_eq!(status, 200);
+    let served: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(served["session"], session.as_str());
+    assert_eq!(first.get("/v1/sessions/no-such-session").unwrap().0, 404);
+    let (status, metrics) = first.get("/metrics").unwrap();
+    assert_eq!(status, 200);
+    for needle in [
+        "riskstream_events_in_total{topic=\"auth-events\",kind=\"auth\"}",
+        "riskstream_decisions_total{class=",
+        "riskstream_latency_from_broker_time_seconds_bucket",
+        "riskstream_consumer_lag{topic=\"auth-events\",partition=\"0\"}",
+        "riskstream_principals ",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from /metrics:\n{metrics}");
+    }
+
+    // Graceful stop: drains, commits, exits 0 within the deadline.
+    let status = first.terminate(Duration::from_secs(20));
+    assert!(status.success(), "exit {status}:\n{}", first.log_text());
+    assert!(first.log_text().contains("committed; stopped"), "{}", first.log_text());
+
+    // The rest, and bad input, to a new instance that restores the state
+    // from the changelog.
+    producer.send(&msgs, half..msgs.len(), None);
+    let bad = bad_messages();
+    let bad_msgs: Vec<Outgoing> = bad
+        .iter()
+        .map(|(m, _)| Outgoing {
+            topic: m.topic.clone(),
+            key: m.key.clone(),
+            value: m.value.clone(),
+        })
+        .collect();
+    let bad_producer = TestProducer::new(&brokers);
+    bad_producer.send(&bad_msgs, 0..bad_msgs.len(), None);
+    let mut second = Pipeline::start("e2e-b", &brokers, "");
+    second.wait_ready(Duration::from_secs(60));
+    let expected = expected_records(&msgs, &producer.partitions());
+    assert!(
+        risk.read_until(Duration::from_secs(120), |m| distinct_events(m) >= expected.len()),
+        "not every event scored:\n{}",
+        second.log_text()
+    );
+    let duplicates = check_records(&risk.messages, &expected);
+    eprintln!("{} records, {} duplicates", risk.messages.len(), duplicates);
+    assert!(second.log_text().contains("state restored"), "{}", second.log_text());
+
+    let mut dlq = TestConsumer::new(&brokers, "riskstream.dlq");
+    assert!(dlq.read_until(Duration::from_secs(60), |m| m.len() >= bad.len()), "dead letters missing");
+    let mut reasons: Vec<&str> = dlq.messages.iter().map(|m| m.headers["error"].as_str()).collect();
+    reasons.sort_unstable();
+    let mut want: Vec<&str> = bad.iter().map(|(_, r)| *r).collect();
+    want.sort_unstable();
+    assert_eq!(reasons, want);
+    for m in &dlq.messages {
+        let original = bad.iter().find(|(b, _)| Some(&b.value) == m.value.as_ref()).expect("original bytes");
+        assert_eq!(m.headers["source.topic"], original.0.topic);
+        assert_eq!(m.key.as_deref(), Some(&b"u-bad"[..]));
+        assert!(m.headers["source.offset"].parse::<i64>().is_ok());
+        assert!(m.headers["source.partition"].parse::<i32>().is_ok());
+    }
+    let status = second.terminate(Duration::from_secs(20));
+    assert!(status.success());
+}
+
+#[test]
+fn two_instances_then_sigkill_lose_nothing() {
+    if !broker_available("two_instances_then_sigkill_lose_nothing") {
+        return;
+    }
+    let broker = Broker::start();
+    let brokers = broker.brokers();
+    let msgs = fixture_messages();
+    let mut a = Pipeline::start("kill-a", &brokers, "");
+    a.wait_ready(Duration::from_secs(60));
+    let mut b = Pipeline::start("kill-b", &brokers, "");
+    b.wait_ready(Duration::from_secs(60));
+    let producer = TestProducer::new(&brokers);
+    let third = msgs.len() / 3;
+    producer.send(&msgs, 0..third, Some(3000));
+    // Both own partitions once the group has settled.
+    let mut risk = TestConsumer::new(&brokers, "session-risk");
+    assert!(risk.read_until(Duration::from_secs(120), |m| distinct_events(m) >= third));
+    let owned = |p: &Pipeline| {
+        p.get("/metrics")
+            .and_then(|(_, m)| {
+                m.lines()
+                    .find(|l| l.starts_with("riskstream_partitions "))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<i64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    assert!(owned(&a) >= 1 && owned(&b) >= 1, "a owns {}, b owns {}", owned(&a), owned(&b));
+
+    // SIGKILL mid-stream: no commit, no goodbye.
+    let feeder = std::thread::scope(|s| {
+        let h = s.spawn(|| producer.send(&msgs, third..msgs.len(), Some(3000)));
+        std::thread::sleep(Duration::from_millis(700));
+        a.kill();
+        h.join()
+    });
+    feeder.unwrap();
+    let expected = expected_records(&msgs, &producer.partitions());
+    assert!(
+        risk.read_until(Duration::from_secs(180), |m| distinct_events(m) >= expected.len()),
+        "events lost after SIGKILL: {} of {}\n{}",
+        distinct_events(&risk.messages),
+        expected.len(),
+        b.log_text()
+    );
+    let duplicates = check_records(&risk.messages, &expected);
+    eprintln!("{} records, {duplicates} duplicates after the kill", risk.messages.len());
+    assert_eq!(owned(&b), 3, "the survivor owns every partition");
+    assert!(b.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn broker_outage_reports_not_ready_and_loses_nothing() {
+    if !broker_available("broker_outage_reports_not_ready_and_loses_nothing") {
+        return;
+    }
+    let outage = Duration::from_secs(
+        std::env::var("RISKSTREAM_OUTAGE_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15),
+    );
+    let broker = Broker::start();
+    let brokers = broker.brokers();
+    let msgs = fixture_messages();
+    let mut p = Pipeline::start("outage", &brokers, "");
+    p.wait_ready(Duration::from_secs(60));
+    let producer = TestProducer::new(&brokers);
+    let third = msgs.len() / 3;
+    producer.send(&msgs, 0..third, None);
+    let mut risk = TestConsumer::new(&brokers, "session-risk");
+    assert!(risk.read_until(Duration::from_secs(120), |m| distinct_events(m) >= third));
+
+    broker.pause();
+    let started = std::time::Instant::now();
+    let mut saw_not_ready = false;
+    while started.elapsed() < outage {
+        if let Some((503, _)) = p.get("/readyz") {
+            saw_not_ready = true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    broker.resume();
+    assert!(saw_not_ready, "/readyz never reported the outage:\n{}", p.log_text());
+    assert!(p.child.try_wait().unwrap().is_none(), "pipeline died in the outage:\n{}", p.log_text());
+    p.wait_ready(Duration::from_secs(90));
+
+    producer.send(&msgs, third..msgs.len(), None);
+    let expected = expected_records(&msgs, &producer.partitions());
+    assert!(
+        risk.read_until(Duration::from_secs(180), |m| distinct_events(m) >= expected.len()),
+        "events lost in the outage: {} of {}\n{}",
+        distinct_events(&risk.messages),
+        expected.len(),
+        p.log_text()
+    );
+    check_records(&risk.messages, &expected);
+    assert!(p.terminate(Duration::from_secs(20)).success());
+}
+
+#[test]
+fn refuses_input_topics_that_are_not_copartitioned() {
+    if !broker_available("refuses_input_topics_that_are_not_copartitioned") {
+        return;
+    }
+    let broker = Broker::start();
+    let brokers = broker.brokers();
+    // Both input topics exist already, with different partition counts.
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::config::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let topics = [
+            rdkafka::admin::NewTopic::new("auth-events", 2, rdkafka::admin::TopicReplication::Fixed(1)),
+            rdkafka::admin::NewTopic::new("action-events", 3, rdkafka::admin::TopicReplication::Fixed(1)),
+        ];
+        for r in admin.create_topics(&topics, &rdkafka::admin::AdminOptions::new()).await.unwrap() {
+            r.unwrap();
+        }
+    });
+    let mut p = Pipeline::start("copart", &brokers, "");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not refuse:\n{}", p.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let log = p.log_text();
+    assert!(
+        log.contains("auth-events has 2 partitions, action-events has 3"),
+        "{log}"
+    );
+}
