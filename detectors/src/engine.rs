@@ -13,13 +13,14 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde_json::json;
 
 use crate::MODEL_VERSION;
+use crate::detectors::action_sequence::{self, Peers};
 use crate::detectors::{self, Finding, SignalCode};
 use crate::geo::{GeoIp, IpInfo};
 use crate::policy::Policy;
 use crate::score::{self, AssuranceView, Because};
 use crate::state::{
-    Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key, prefix_key,
-    push_windowed, user_agent_skeleton,
+    ActionProfile, Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key,
+    prefix_key, push_windowed, user_agent_skeleton,
 };
 
 /// Bounds on the state the engine keeps.
@@ -108,6 +109,12 @@ pub(crate) struct DetectContext<'a> {
     pub session_score_before: u8,
     /// Sum of the session's weights other than the device's own novelty.
     pub session_evidence_before: f64,
+    /// Sensitivity of the trigger.
+    pub sensitivity: Sensitivity,
+    /// The action's key in the action profiles, for action events.
+    pub action: Option<u64>,
+    /// The peer groups the principal's actions are judged against.
+    pub peers: Peers<'a>,
 }
 
 impl DetectContext<'_> {
@@ -129,6 +136,9 @@ pub struct Engine {
     config: Arc<EngineConfig>,
     pub(crate) principals: LruCache<String, PrincipalState, FxBuildHasher>,
     pub(crate) networks: FxHashMap<(u64, u64), NetworkUse>,
+    /// Peer groups' action profiles: one per tenant and one per (tenant,
+    /// principal type, role), keyed by [`peer_keys`].
+    pub(crate) peers: FxHashMap<u64, ActionProfile>,
     stats: EngineStats,
     findings: Vec<Finding>,
     /// Sensitivity of action names seen, so that the policy's globs run once
@@ -156,6 +166,20 @@ pub(crate) fn principal_key(tenant: &str, id: &str) -> String {
     k
 }
 
+/// Keys of the tenant's and the role's action profiles.
+pub(crate) fn peer_keys(event: &Event) -> (u64, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    event.tenant.hash(&mut h);
+    let tenant = h.finish();
+    (event.principal.kind as u8).hash(&mut h);
+    event.principal.role.as_deref().unwrap_or("").hash(&mut h);
+    (tenant, h.finish() ^ 1)
+}
+
+/// Peer groups tracked at most; beyond, new groups are not learned.
+const MAX_PEER_GROUPS: usize = 65_536;
+
 fn is_authentication(body: &EventBody, kind: PrincipalType) -> bool {
     match body {
         EventBody::Auth(AuthType::LoginSuccess | AuthType::MfaSuccess) => true,
@@ -170,6 +194,7 @@ impl Engine {
         Engine {
             principals: LruCache::unbounded_with_hasher(FxBuildHasher),
             networks: FxHashMap::default(),
+            peers: FxHashMap::default(),
             stats: EngineStats::default(),
             findings: Vec::new(),
             sensitivity_cache: FxHashMap::default(),
@@ -314,6 +339,25 @@ impl Engine {
         let session_score_before = score::score_of(policy.base_log_odds + sticky_sum);
         let session_evidence_before = sticky_sum;
 
+        // Sensitivity of the trigger.
+        let sensitivity = match &event.body {
+            EventBody::Auth(t) => policy.auth_sensitivity(t.as_str()),
+            EventBody::Action(a) => match self.sensitivity_cache.get(a.name.as_str()) {
+                Some(s) => *s,
+                None => {
+                    let s = policy.action_sensitivity(&a.name);
+                    if self.sensitivity_cache.len() >= SENSITIVITY_CACHE {
+                        self.sensitivity_cache.clear();
+                    }
+                    self.sensitivity_cache.insert(a.name.as_str().into(), s);
+                    s
+                }
+            },
+        };
+
+        let action = event.action().map(action_sequence::action_key);
+        let (tenant_peer, role_peer) = peer_keys(event);
+
         // Detect.
         let mut findings = std::mem::take(&mut self.findings);
         findings.clear();
@@ -332,12 +376,20 @@ impl Engine {
                 shared_network,
                 session_score_before,
                 session_evidence_before,
+                sensitivity,
+                action,
+                peers: Peers {
+                    tenant: self.peers.get(&tenant_peer),
+                    role: self.peers.get(&role_peer),
+                },
             };
             detectors::auth_failures::detect(&ctx, &mut findings);
             detectors::geo_velocity::detect(&ctx, &mut findings);
             detectors::anonymizer::detect(&ctx, &mut findings);
             detectors::device::detect(&ctx, &mut findings);
             detectors::session_context::detect(&ctx, &mut findings);
+            detectors::machine_baseline::detect(&ctx, &mut findings);
+            detectors::action_sequence::detect(&ctx, &mut findings);
         }
         // Cold start: novelty against a short history is weak evidence.
         let maturity = f64::from(p.learned) / f64::from(policy.detectors.history_maturity);
@@ -349,22 +401,6 @@ impl Engine {
                 f.scale = maturity;
             }
         }
-
-        // Sensitivity of the trigger.
-        let sensitivity = match &event.body {
-            EventBody::Auth(t) => policy.auth_sensitivity(t.as_str()),
-            EventBody::Action(a) => match self.sensitivity_cache.get(a.name.as_str()) {
-                Some(s) => *s,
-                None => {
-                    let s = policy.action_sensitivity(&a.name);
-                    if self.sensitivity_cache.len() >= SENSITIVITY_CACHE {
-                        self.sensitivity_cache.clear();
-                    }
-                    self.sensitivity_cache.insert(a.name.as_str().into(), s);
-                    s
-                }
-            },
-        };
 
         let session = &mut p.sessions[si];
         for f in findings.iter().filter(|f| f.code.sticky()) {
@@ -382,6 +418,34 @@ impl Engine {
             .iter()
             .map(|f| policy.weight(f.code) * f.scale)
             .sum::<f64>();
+        // The principal's own device is evidence against someone else using
+        // the account, not against the principal misusing it: it explains
+        // away at most the context evidence (network, place, session), never
+        // what the principal does.
+        let known: f64 = session
+            .sticky
+            .iter()
+            .filter(|s| s.finding.code == SignalCode::KnownDevice)
+            .map(|s| s.weight)
+            .sum();
+        let known_effective = if known < 0.0 {
+            let context: f64 = session
+                .sticky
+                .iter()
+                .map(|s| s.weight)
+                .chain(
+                    momentary
+                        .iter()
+                        .filter(|f| !f.code.behavioural())
+                        .map(|f| policy.weight(f.code) * f.scale),
+                )
+                .filter(|w| *w > 0.0)
+                .sum();
+            known.max(-context)
+        } else {
+            known
+        };
+        log_odds += known_effective - known;
         let score = score::score_of(log_odds);
         let level = score::level_of(policy, score);
 
@@ -396,9 +460,12 @@ impl Engine {
                     Some(session.last_strong_auth.map_or(now, |t| t.max(now)));
             }
         }
+        // What the principal does is judged afresh: a step-up satisfied
+        // earlier proves who is there, not that this is what they do.
+        let behavioural = momentary.iter().any(|f| f.code.behavioural());
         let satisfied_at = session
             .satisfied
-            .filter(|(_, n)| *n == session.sticky.len())
+            .filter(|(_, n)| *n == session.sticky.len() && !behavioural)
             .map(|(t, _)| t);
         let view = AssuranceView {
             kind,
@@ -420,7 +487,12 @@ impl Engine {
         let mut signals: Vec<Signal> =
             Vec::with_capacity(session.sticky.len() + momentary.len() + 1);
         for s in &session.sticky {
-            signals.push(signal(s.finding.code, s.weight, &s.finding.evidence));
+            let weight = if s.finding.code == SignalCode::KnownDevice {
+                known_effective
+            } else {
+                s.weight
+            };
+            signals.push(signal(s.finding.code, weight, &s.finding.evidence));
         }
         for f in &momentary {
             signals.push(signal(f.code, policy.weight(f.code) * f.scale, &f.evidence));
@@ -507,6 +579,9 @@ impl Engine {
             }
         }
         self.findings = findings;
+        if let Some(a) = action {
+            self.learn_action(event, &key, a, sensitivity, si, score, (tenant_peer, role_peer));
+        }
 
         // Remember the id, with the record while it is recent.
         if let Some(p) = self.principals.get_mut(&key) {
@@ -526,6 +601,58 @@ impl Engine {
             }
         }
         Ok(record)
+    }
+
+    /// Updates the action-sequence model after scoring an action. The burst
+    /// window and the session's last action always move; counts learn only
+    /// from actions scored below the medium level, so that an attacker's
+    /// actions never become the principal's habits.
+    #[allow(clippy::too_many_arguments)]
+    fn learn_action(
+        &mut self,
+        event: &Event,
+        key: &str,
+        a: u64,
+        sensitivity: Sensitivity,
+        si: usize,
+        score: u8,
+        (tenant_peer, role_peer): (u64, u64),
+    ) {
+        let config = Arc::clone(&self.config);
+        let params = &config.policy.detectors;
+        let Some(p) = self.principals.get_mut(key) else {
+            return;
+        };
+        let sensitive = sensitivity >= Sensitivity::High;
+        let Some(session) = p.sessions.get_mut(si) else {
+            return;
+        };
+        let previous = session.last_action.replace(a);
+        p.actions
+            .push_recent(event.time, sensitive, params.burst_window_seconds);
+        if score >= config.policy.levels()[0] {
+            return;
+        }
+        p.actions
+            .learn(a, sensitive, previous, params.action_history);
+        let attributes = || action_sequence::numeric_attributes(event.attributes.as_ref());
+        for (name, x) in attributes() {
+            p.actions
+                .learn_attribute(action_sequence::attribute_key(a, name), x);
+        }
+        let peer_cap = params.action_history.saturating_mul(1000);
+        for peer in [tenant_peer, role_peer] {
+            if self.peers.len() >= MAX_PEER_GROUPS && !self.peers.contains_key(&peer) {
+                continue;
+            }
+            let profile = self.peers.entry(peer).or_default();
+            profile.learn(a, sensitive, None, peer_cap);
+            if peer == role_peer {
+                for (name, x) in attributes() {
+                    profile.learn_attribute(action_sequence::attribute_key(a, name), x);
+                }
+            }
+        }
     }
 
     /// Updates state after scoring. Returns the network to credit to the
@@ -644,6 +771,11 @@ impl Engine {
         if clean_auth || (clean_session && p.learned > 0 && session.last_strong_auth.is_some()) {
             if clean_auth {
                 p.learned += 1;
+                if kind != PrincipalType::Human
+                    && let Some(ua) = ua_skeleton
+                {
+                    p.user_agents.touch(ua, now, cap);
+                }
                 if let Some(d) = device
                     && !p.tainted_devices.contains(&d)
                 {

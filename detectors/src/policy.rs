@@ -139,6 +139,38 @@ pub(crate) struct DetectorParams {
     /// than the device's own novelty, at or above which enrolling a device is
     /// risky: enrolment is how attackers persist, so the bar is low.
     pub risky_enrolment_evidence: f64,
+    /// Pseudo-actions of the role's distribution added to a principal's own
+    /// counts (Dirichlet prior strength): how many actions of its own a
+    /// principal needs before its habits outweigh its role's.
+    pub action_prior_strength: f64,
+    /// Pseudo-actions of the tenant's distribution added to a role's counts.
+    pub peer_prior_strength: f64,
+    /// Pseudo-transitions of the principal's own action distribution added
+    /// to its transition counts from one action.
+    pub transition_prior_strength: f64,
+    /// Action counts of a principal are halved when their total passes this
+    /// (exponential forgetting of old habits; peer groups use 1000 times it).
+    pub action_history: u32,
+    /// Window in which sensitive actions count towards a burst, seconds.
+    pub burst_window_seconds: u32,
+    /// Share of an attacker's actions that are sensitive, the alternative
+    /// hypothesis of the burst likelihood ratio.
+    pub burst_attack_share: f64,
+    /// Width, in nats of magnitude (ln of max/min), over which an attacker's
+    /// numeric attribute value is taken as spread evenly.
+    pub attribute_log_range: f64,
+    /// Smallest standard deviation of a log-normal attribute baseline.
+    pub attribute_min_sd: f64,
+    /// Pseudo-observations of the role's attribute statistics added to a
+    /// principal's own.
+    pub attribute_prior_count: f64,
+    /// Observations a role (or, without one, the principal) needs before
+    /// its attribute statistics are a baseline at all.
+    pub attribute_min_peer_count: f64,
+    /// Evidence (nats) at or above which a behavioural signal is reported.
+    pub behaviour_min_evidence: f64,
+    /// Most evidence (nats) one behavioural signal may contribute.
+    pub behaviour_max_evidence: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +342,38 @@ impl Policy {
             return Err(PolicyError::Invalid(format!(
                 "[detectors] history_maturity = {} must be >= 1 and risky_enrolment_evidence = {} > 0",
                 d.history_maturity, d.risky_enrolment_evidence
+            )));
+        }
+        for (name, v) in [
+            ("action_prior_strength", d.action_prior_strength),
+            ("peer_prior_strength", d.peer_prior_strength),
+            ("transition_prior_strength", d.transition_prior_strength),
+            ("attribute_log_range", d.attribute_log_range),
+            ("attribute_min_sd", d.attribute_min_sd),
+            ("attribute_prior_count", d.attribute_prior_count),
+            ("attribute_min_peer_count", d.attribute_min_peer_count),
+            ("behaviour_max_evidence", d.behaviour_max_evidence),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(PolicyError::Invalid(format!(
+                    "[detectors] {name} = {v} must be > 0"
+                )));
+            }
+        }
+        if !(d.burst_attack_share > 0.0 && d.burst_attack_share < 1.0)
+            || !(d.behaviour_min_evidence.is_finite()
+                && d.behaviour_min_evidence >= 0.0
+                && d.behaviour_min_evidence <= d.behaviour_max_evidence)
+            || d.action_history < 10
+            || d.burst_window_seconds == 0
+        {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] burst_attack_share = {} must be in (0, 1), behaviour_min_evidence = {} in [0, behaviour_max_evidence = {}], action_history = {} >= 10, burst_window_seconds = {} >= 1",
+                d.burst_attack_share,
+                d.behaviour_min_evidence,
+                d.behaviour_max_evidence,
+                d.action_history,
+                d.burst_window_seconds
             )));
         }
         if d.failure_burst == 0 || d.push_denials == 0 || d.shared_network_principals < 2 {

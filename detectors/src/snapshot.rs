@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, NetworkUse};
-use crate::state::PrincipalState;
+use crate::state::{ActionProfile, PrincipalState};
 
 /// Version of the snapshot format, written in every snapshot.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -70,13 +70,18 @@ impl PrincipalSnapshot {
     }
 }
 
-/// The tenant-infrastructure table: which address ranges several of a
-/// tenant's principals authenticate from.
+/// The tenant-wide tables: which address ranges several of a tenant's
+/// principals authenticate from, and the peer groups' action profiles (per
+/// tenant and per role) that principals' action models are smoothed with.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct NetworksSnapshot {
     version: u32,
     /// (tenant hash, prefix key) and what is known of it, sorted.
     networks: Vec<((u64, u64), NetworkUse)>,
+    /// Peer-group key and its action profile, sorted. Absent in snapshots
+    /// written before action sequences were modelled.
+    #[serde(default)]
+    peers: Vec<(u64, ActionProfile)>,
 }
 
 impl NetworksSnapshot {
@@ -147,19 +152,24 @@ impl Engine {
             .pop(&crate::engine::principal_key(tenant, principal));
     }
 
-    /// The tenant-infrastructure table.
+    /// The tenant-wide tables (infrastructure networks, peer groups).
     pub fn networks_snapshot(&self) -> NetworksSnapshot {
         let mut networks: Vec<((u64, u64), NetworkUse)> =
             self.networks.iter().map(|(k, v)| (*k, v.clone())).collect();
         networks.sort_by_key(|(k, _)| *k);
+        let mut peers: Vec<(u64, ActionProfile)> =
+            self.peers.iter().map(|(k, v)| (*k, v.clone())).collect();
+        peers.sort_by_key(|(k, _)| *k);
         NetworksSnapshot {
             version: SNAPSHOT_VERSION,
             networks,
+            peers,
         }
     }
 
-    /// Restores the tenant-infrastructure table.
+    /// Restores the tenant-wide tables.
     pub fn restore_networks(&mut self, snapshot: NetworksSnapshot) {
         self.networks = snapshot.networks.into_iter().collect();
+        self.peers = snapshot.peers.into_iter().collect();
     }
 }

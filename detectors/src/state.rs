@@ -146,6 +146,10 @@ pub(crate) struct SessionState {
     /// not grown since: (time, number of sticky signals then).
     pub satisfied: Option<(Timestamp, usize)>,
     pub level: Level,
+    /// The session's previous action (hashed name), the state of the
+    /// first-order action-transition model.
+    #[serde(default)]
+    pub last_action: Option<u64>,
 }
 
 impl SessionState {
@@ -165,6 +169,7 @@ impl SessionState {
             sticky: Vec::new(),
             satisfied: None,
             level: Level::Low,
+            last_action: None,
         }
     }
 
@@ -199,6 +204,14 @@ pub(crate) struct PrincipalState {
     pub push_denials: VecDeque<Timestamp>,
     pub sessions: Vec<SessionState>,
     pub seen_ids: VecDeque<SeenId>,
+    /// What the principal does: action counts, transitions, rates and
+    /// numeric attributes (the action-sequence model).
+    #[serde(default)]
+    pub actions: ActionProfile,
+    /// User-agent skeletons the principal authenticated with cleanly
+    /// (workloads' and agents' client baseline).
+    #[serde(default)]
+    pub user_agents: History<u64>,
     /// Cache of the last address looked up (not state: rebuilt on use).
     #[serde(skip)]
     pub last_ip: Option<(IpAddr, IpInfo)>,
@@ -229,8 +242,173 @@ impl PrincipalState {
             push_denials: VecDeque::new(),
             sessions: Vec::new(),
             seen_ids: VecDeque::new(),
+            actions: ActionProfile::default(),
+            user_agents: History::default(),
             last_ip: None,
         }
+    }
+}
+
+/// Running statistics of one numeric attribute of one action (e.g. the
+/// `rows` of `data.export`), over `ln(1 + value)`: Welford's online mean and
+/// sum of squared deviations, so that memory stays constant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AttributeStats {
+    /// Hash of `action` and attribute name.
+    pub key: u64,
+    /// Observations (halved with the action counts, see [`ActionProfile`]).
+    pub n: f64,
+    /// Mean of `ln(1 + value)`.
+    pub mean: f64,
+    /// Sum of squared deviations from the mean.
+    pub m2: f64,
+}
+
+impl AttributeStats {
+    /// Adds one observation (`x` already in log space).
+    pub(crate) fn add(&mut self, x: f64) {
+        self.n += 1.0;
+        let d = x - self.mean;
+        self.mean += d / self.n;
+        self.m2 += d * (x - self.mean);
+    }
+
+    /// Sample variance, when there are two observations or more.
+    pub(crate) fn variance(&self) -> Option<f64> {
+        (self.n >= 2.0).then(|| self.m2 / (self.n - 1.0))
+    }
+}
+
+/// Counts of what one principal (or one peer group) does.
+///
+/// Bounded: at most [`MAX_ACTIONS`] distinct actions, [`MAX_TRANSITIONS`]
+/// transitions and [`MAX_ATTRIBUTES`] attribute statistics are kept, and
+/// when the total passes the policy's `action_history` every count is
+/// halved: old habits fade geometrically instead of being kept forever.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ActionProfile {
+    /// (action hash, count).
+    pub counts: Vec<(u64, u32)>,
+    /// Sum of `counts`.
+    pub total: u32,
+    /// Of which high or critical.
+    pub sensitive: u32,
+    /// (previous action, action, count), within one session.
+    pub transitions: Vec<(u64, u64, u32)>,
+    /// Recent actions of the principal (time, whether sensitive), within the
+    /// burst window; every action, learned from or not.
+    pub recent: VecDeque<(Timestamp, bool)>,
+    /// Numeric attributes per action.
+    pub attributes: Vec<AttributeStats>,
+}
+
+/// Distinct actions counted per profile.
+pub(crate) const MAX_ACTIONS: usize = 128;
+/// Distinct transitions counted per principal.
+pub(crate) const MAX_TRANSITIONS: usize = 512;
+/// Attribute statistics per profile.
+pub(crate) const MAX_ATTRIBUTES: usize = 32;
+/// Recent actions kept for the burst window.
+pub(crate) const MAX_RECENT: usize = 64;
+
+impl ActionProfile {
+    /// How often `action` was seen.
+    pub(crate) fn count(&self, action: u64) -> u32 {
+        self.counts
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map_or(0, |(_, c)| *c)
+    }
+
+    /// (transitions from `from`, of which to `to`).
+    pub(crate) fn transition(&self, from: u64, to: u64) -> (u32, u32) {
+        let mut out = 0;
+        let mut hit = 0;
+        for (f, t, c) in &self.transitions {
+            if *f == from {
+                out += c;
+                if *t == to {
+                    hit = *c;
+                }
+            }
+        }
+        (out, hit)
+    }
+
+    pub(crate) fn attribute(&self, key: u64) -> Option<&AttributeStats> {
+        self.attributes.iter().find(|a| a.key == key)
+    }
+
+    /// Counts one action (and its transition from `previous`, if any).
+    pub(crate) fn learn(&mut self, action: u64, sensitive: bool, previous: Option<u64>, cap: u32) {
+        if let Some(slot) = self.counts.iter_mut().find(|(a, _)| *a == action) {
+            slot.1 += 1;
+        } else if self.counts.len() < MAX_ACTIONS {
+            self.counts.push((action, 1));
+        } else {
+            return;
+        }
+        self.total += 1;
+        self.sensitive += u32::from(sensitive);
+        if let Some(from) = previous {
+            if let Some(slot) = self
+                .transitions
+                .iter_mut()
+                .find(|(f, t, _)| *f == from && *t == action)
+            {
+                slot.2 += 1;
+            } else if self.transitions.len() < MAX_TRANSITIONS {
+                self.transitions.push((from, action, 1));
+            }
+        }
+        if self.total > cap {
+            self.halve();
+        }
+    }
+
+    /// Adds a numeric attribute observation.
+    pub(crate) fn learn_attribute(&mut self, key: u64, x: f64) {
+        if let Some(a) = self.attributes.iter_mut().find(|a| a.key == key) {
+            a.add(x);
+        } else if self.attributes.len() < MAX_ATTRIBUTES {
+            let mut a = AttributeStats {
+                key,
+                ..AttributeStats::default()
+            };
+            a.add(x);
+            self.attributes.push(a);
+        }
+    }
+
+    /// Halves every count (exponential forgetting), dropping what reaches 0.
+    fn halve(&mut self) {
+        for c in &mut self.counts {
+            c.1 /= 2;
+        }
+        self.counts.retain(|c| c.1 > 0);
+        self.total = self.counts.iter().map(|c| c.1).sum();
+        self.sensitive /= 2;
+        for t in &mut self.transitions {
+            t.2 /= 2;
+        }
+        self.transitions.retain(|t| t.2 > 0);
+        for a in &mut self.attributes {
+            a.n /= 2.0;
+            a.m2 /= 2.0;
+        }
+    }
+
+    /// Records an action in the burst window and drops what fell out of it.
+    pub(crate) fn push_recent(&mut self, now: Timestamp, sensitive: bool, window_seconds: u32) {
+        let window_ms = i64::from(window_seconds) * 1000;
+        while let Some((t, _)) = self.recent.front() {
+            if now.0 - t.0 > window_ms || self.recent.len() >= MAX_RECENT {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.recent.push_back((now, sensitive));
     }
 }
 

@@ -36,6 +36,21 @@ struct Step {
     principal: String,
     #[serde(default = "default_type")]
     principal_type: String,
+    /// `principal.role` (peer group).
+    #[serde(default = "default_role")]
+    role: String,
+    /// `attributes` of an action.
+    #[serde(default)]
+    attributes: Option<toml::Table>,
+    /// The step is sent this many times (ids `e-<n>-<k>`), `every` minutes
+    /// apart; expectations are checked on the last one.
+    #[serde(default = "default_repeat")]
+    repeat: u32,
+    #[serde(default = "default_every")]
+    every: f64,
+    /// Expected `step_up.method` (`mfa`, `jit_credential`, `approval`).
+    #[serde(default)]
+    method: Option<String>,
     #[serde(default = "default_session")]
     session: String,
     #[serde(default)]
@@ -80,6 +95,15 @@ fn default_type() -> String {
 fn default_session() -> String {
     "s-1".into()
 }
+fn default_role() -> String {
+    "finance".into()
+}
+fn default_repeat() -> u32 {
+    1
+}
+fn default_every() -> f64 {
+    1.0
+}
 
 const AUTH_TYPES: &[&str] = &[
     "login.success",
@@ -105,7 +129,7 @@ fn event_json(n: usize, s: &Step) -> String {
         "id": s.id.clone().unwrap_or_else(|| format!("e-{n}")),
         "time": time.to_string(),
         "tenant": "acme",
-        "principal": { "id": s.principal, "type": s.principal_type, "role": "finance" },
+        "principal": { "id": s.principal, "type": s.principal_type, "role": s.role },
         "session": s.session,
         "context": {},
     });
@@ -134,6 +158,9 @@ fn event_json(n: usize, s: &Step) -> String {
             .into();
     if let Some(aal) = s.aal {
         v["auth"] = serde_json::json!({ "aal": aal });
+    }
+    if let Some(attributes) = &s.attributes {
+        v["attributes"] = serde_json::to_value(attributes).unwrap();
     }
     v.to_string()
 }
@@ -172,6 +199,17 @@ fn run_case(path: &Path) -> Result<(), String> {
         }
     }
     for (n, step) in case.step.iter().enumerate() {
+        for k in 1..step.repeat {
+            let mut s = step.clone();
+            s.at = step.at - f64::from(step.repeat - k) * step.every;
+            s.id = Some(format!("e-{n}-{k}"));
+            let json = event_json(n, &s);
+            let event = parse_event(json.as_bytes(), ParseLimits::default())
+                .map_err(|e| format!("step {n} repeat {k}: {e}"))?;
+            engine
+                .handle_event(&event)
+                .map_err(|e| format!("step {n} repeat {k}: {e}"))?;
+        }
         let json = event_json(n, step);
         let event = parse_event(json.as_bytes(), ParseLimits::default())
             .map_err(|e| format!("step {n}: {e}"))?;
@@ -218,6 +256,16 @@ fn run_case(path: &Path) -> Result<(), String> {
         }
         if step.max_score.is_some_and(|m| rec.score > m) {
             fail(format!("score <= {:?} expected", step.max_score));
+        }
+        if let Some(m) = &step.method {
+            let got = rec
+                .step_up
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s.method).ok())
+                .and_then(|v| v.as_str().map(str::to_owned));
+            if got.as_deref() != Some(m.as_str()) {
+                fail(format!("step_up.method {m} expected, got {got:?}"));
+            }
         }
         if step.seq.is_some_and(|s| rec.seq != s) {
             fail(format!("seq {:?} expected, got {}", step.seq, rec.seq));

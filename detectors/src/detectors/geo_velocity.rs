@@ -48,12 +48,15 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
     if ctx.shared_network {
         return;
     }
-    if mature && !p.networks.contains(&ctx.network.unwrap_or(0)) {
+    // A machine's new network is `machine_baseline`'s `new_source_network`.
+    let human = ctx.kind == PrincipalType::Human;
+    if human && mature && !p.networks.contains(&ctx.network.unwrap_or(0)) {
         out.push(Finding::new(
             SignalCode::UnfamiliarNetwork,
             json!({ "asn": info.asn, "as_org": info.as_org.as_deref(), "known_networks": p.networks.len() }),
         ));
     } else if mature
+        && (human || p.networks.contains(&ctx.network.unwrap_or(0)))
         && p.prefixes.len() > 0
         && ctx.prefix.is_some_and(|n| !p.prefixes.contains(&n))
         && ctx.event.context.ip.is_some()

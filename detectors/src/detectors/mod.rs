@@ -2,10 +2,12 @@
 //! the principal's and session's state, and adds [`Finding`]s; none of them
 //! changes state (the engine learns after scoring, see `engine.rs`).
 
+pub(crate) mod action_sequence;
 pub(crate) mod anonymizer;
 pub(crate) mod auth_failures;
 pub(crate) mod device;
 pub(crate) mod geo_velocity;
+pub(crate) mod machine_baseline;
 pub(crate) mod session_context;
 
 use serde_json::Value;
@@ -42,10 +44,16 @@ pub(crate) enum SignalCode {
     LoginAfterFailures,
     MfaPushDenied,
     MfaPushFatigue,
+    UnusualAction,
+    UnusualTransition,
+    SensitiveBurst,
+    AttributeOutlier,
+    NewSourceNetwork,
+    NewUserAgent,
 }
 
 impl SignalCode {
-    pub(crate) const COUNT: usize = 25;
+    pub(crate) const COUNT: usize = 31;
     pub(crate) const ALL: [SignalCode; Self::COUNT] = [
         SignalCode::ImpossibleTravel,
         SignalCode::NewCountry,
@@ -72,6 +80,12 @@ impl SignalCode {
         SignalCode::LoginAfterFailures,
         SignalCode::MfaPushDenied,
         SignalCode::MfaPushFatigue,
+        SignalCode::UnusualAction,
+        SignalCode::UnusualTransition,
+        SignalCode::SensitiveBurst,
+        SignalCode::AttributeOutlier,
+        SignalCode::NewSourceNetwork,
+        SignalCode::NewUserAgent,
     ];
 
     /// The stable code.
@@ -102,6 +116,12 @@ impl SignalCode {
             SignalCode::LoginAfterFailures => "login_after_failures",
             SignalCode::MfaPushDenied => "mfa_push_denied",
             SignalCode::MfaPushFatigue => "mfa_push_fatigue",
+            SignalCode::UnusualAction => "unusual_action",
+            SignalCode::UnusualTransition => "unusual_transition",
+            SignalCode::SensitiveBurst => "sensitive_burst",
+            SignalCode::AttributeOutlier => "attribute_outlier",
+            SignalCode::NewSourceNetwork => "new_source_network",
+            SignalCode::NewUserAgent => "new_user_agent",
         }
     }
 
@@ -128,6 +148,10 @@ impl SignalCode {
             FailedLoginBurst | LoginAfterFailures | MfaPushDenied | MfaPushFatigue => {
                 "auth_failures"
             }
+            UnusualAction | UnusualTransition | SensitiveBurst | AttributeOutlier => {
+                "action_sequence"
+            }
+            NewSourceNetwork | NewUserAgent => "machine_baseline",
         }
     }
 
@@ -155,12 +179,25 @@ impl SignalCode {
     }
 
     /// Whether the signal stays with the session once seen. Signals about
-    /// the moment (session age, a denial, a failure) are recomputed instead.
+    /// the moment (session age, a denial, a failure, one action's
+    /// unusualness) are recomputed instead.
     pub(crate) fn sticky(self) -> bool {
         use SignalCode::*;
         !matches!(
             self,
             SessionLongLived | AssuranceStale | MfaPushDenied | FailedLoginBurst
+        ) && !self.behavioural()
+    }
+
+    /// Whether the signal is about what the principal does rather than who
+    /// or where it is. A fresh strong authentication proves who is there,
+    /// not that what they do is normal (the insider passes MFA): such a
+    /// signal is judged on its own, never satisfied by an earlier step-up.
+    pub(crate) fn behavioural(self) -> bool {
+        use SignalCode::*;
+        matches!(
+            self,
+            UnusualAction | UnusualTransition | SensitiveBurst | AttributeOutlier
         )
     }
 }
@@ -194,6 +231,8 @@ pub(crate) fn is_novelty(code: SignalCode) -> bool {
             | SignalCode::UnfamiliarNetwork
             | SignalCode::UnfamiliarAddress
             | SignalCode::NewDevice
+            | SignalCode::NewSourceNetwork
+            | SignalCode::NewUserAgent
     )
 }
 
