@@ -10,18 +10,24 @@ use riskstream::fixtures::{
 };
 use riskstream_schemas::{AuthType, Event, ParseLimits, PrincipalType, parse_event};
 
-const ATTACKS: [&str; 4] = [
+const ATTACKS: [&str; 8] = [
     "impossible_travel_push_fatigue",
     "stolen_session_token",
     "new_device_persistence",
     "credential_stuffing",
+    "insider_sequence",
+    "workload_token_leak",
+    "agent_hijack",
+    "low_and_slow",
 ];
-const TRAPS: [&str; 5] = [
+const TRAPS: [&str; 7] = [
     "benign_vpn",
     "benign_travel",
     "benign_new_laptop",
     "benign_mobile",
     "benign_browser_upgrade",
+    "benign_workload_redeploy",
+    "benign_agent_new_tool",
 ];
 const SENSITIVE: [&str; 10] = [
     "data.export",
@@ -316,6 +322,122 @@ fn attacks_look_like_their_scenarios() {
         .collect();
     assert!(!successes.is_empty());
     assert!(successes.iter().all(|e| e.aal() == Some(1)));
+}
+
+#[test]
+fn new_attacks_look_like_their_scenarios() {
+    let (bytes, _) = run(&GenerateOptions {
+        seed: 3,
+        principals: 200,
+        days: 7,
+        ..GenerateOptions::default()
+    });
+    let events = parse_all(&bytes);
+    let rows = parse_world_csv(fixtures::WORLD_CSV).unwrap();
+    let of = |name: &str| -> Vec<&Event> {
+        events
+            .iter()
+            .filter(|e| e.labelled_scenario() == Some(name))
+            .collect()
+    };
+    let benign_of = |principal: &str| -> Vec<&Event> {
+        events
+            .iter()
+            .filter(|e| e.principal.id == principal && !e.is_labelled_attack())
+            .collect()
+    };
+
+    // Insider: actions only, inside the victim's own session, from the same
+    // address, client and device as the victim's login; several sensitive.
+    let insider = of("insider_sequence");
+    let sessions: BTreeSet<&str> = insider.iter().map(|e| e.session.as_str()).collect();
+    assert!(sessions.len() >= 3);
+    for s in &sessions {
+        let evs: Vec<&&Event> = insider.iter().filter(|e| e.session == *s).collect();
+        assert!(evs.iter().all(|e| e.action().is_some()), "{s}");
+        let login = events
+            .iter()
+            .find(|v| {
+                v.session == *s
+                    && !v.is_labelled_attack()
+                    && v.auth_type() == Some(AuthType::LoginSuccess)
+            })
+            .unwrap_or_else(|| panic!("{s}: not the victim's session"));
+        for e in &evs {
+            assert_eq!(e.context.ip, login.context.ip, "{}", e.id);
+            assert_eq!(e.context.user_agent, login.context.user_agent, "{}", e.id);
+            assert_eq!(e.context.device_id, login.context.device_id, "{}", e.id);
+        }
+        let sensitive = evs
+            .iter()
+            .filter(|e| e.action().is_some_and(|a| SENSITIVE.contains(&a)))
+            .count();
+        assert!(sensitive >= 3, "{s}: {sensitive} sensitive actions");
+    }
+
+    // Workload token leak: a token issued by a workload from an AS and with
+    // a client its benign events never used.
+    let leak = of("workload_token_leak");
+    let issued: Vec<&&Event> = leak
+        .iter()
+        .filter(|e| e.auth_type() == Some(AuthType::TokenIssued))
+        .collect();
+    assert!(issued.len() >= 3);
+    for e in issued {
+        assert_eq!(e.principal.kind, PrincipalType::Workload);
+        let own = benign_of(&e.principal.id);
+        assert!(!own.is_empty());
+        let asn = row_of(&rows, e).asn;
+        assert!(own.iter().all(|o| row_of(&rows, o).asn != asn), "{}", e.id);
+        assert!(own.iter().all(|o| o.context.user_agent != e.context.user_agent));
+        assert!(leak.iter().any(|a| a.session == e.session
+            && a.action().is_some_and(|a| SENSITIVE.contains(&a))));
+    }
+
+    // Agent hijack: the agent's own address and client, and at least one
+    // action it never made in its benign sessions.
+    let hijack = of("agent_hijack");
+    let agents: BTreeSet<&str> = hijack.iter().map(|e| e.principal.id.as_str()).collect();
+    assert!(agents.len() >= 3);
+    for a in agents {
+        let own = benign_of(a);
+        let mine: Vec<&&Event> = hijack.iter().filter(|e| e.principal.id == a).collect();
+        assert!(mine.iter().all(|e| e.principal.kind == PrincipalType::Agent));
+        assert!(mine.iter().all(|e| own.iter().any(|o| o.context.ip == e.context.ip)));
+        assert!(mine.iter().any(|e| e
+            .action()
+            .is_some_and(|name| !own.iter().any(|o| o.action() == Some(name)))));
+    }
+
+    // Low and slow: a login on a new device in the victim's own country,
+    // and one sensitive action, an export of ordinary size.
+    let slow = of("low_and_slow");
+    let sessions: BTreeSet<&str> = slow.iter().map(|e| e.session.as_str()).collect();
+    assert!(sessions.len() >= 3);
+    for s in &sessions {
+        let evs: Vec<&&Event> = slow.iter().filter(|e| e.session == *s).collect();
+        let sensitive: Vec<&&&Event> = evs
+            .iter()
+            .filter(|e| e.action().is_some_and(|a| SENSITIVE.contains(&a)))
+            .collect();
+        assert_eq!(sensitive.len(), 1, "{s}");
+        assert_eq!(sensitive[0].action(), Some("data.export"));
+        let rows_exported = sensitive[0]
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("rows"))
+            .and_then(|r| r.as_u64())
+            .unwrap();
+        assert!(rows_exported < 5_000, "{s}: {rows_exported} rows");
+        let own = benign_of(&evs[0].principal.id);
+        assert!(own.iter().all(|o| o.context.device_id != evs[0].context.device_id));
+        let country = &row_of(&rows, evs[0]).country_iso;
+        assert!(
+            own.iter().any(|o| o.auth_type() == Some(AuthType::LoginSuccess)
+                && &row_of(&rows, o).country_iso == country),
+            "{s}: not the victim's country"
+        );
+    }
 }
 
 #[test]
