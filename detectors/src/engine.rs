@@ -580,7 +580,15 @@ impl Engine {
         }
         self.findings = findings;
         if let Some(a) = action {
-            self.learn_action(event, &key, a, sensitivity, si, score, (tenant_peer, role_peer));
+            self.learn_action(
+                event,
+                &key,
+                a,
+                sensitivity,
+                si,
+                score,
+                (tenant_peer, role_peer),
+            );
         }
 
         // Remember the id, with the record while it is recent.

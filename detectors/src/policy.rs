@@ -360,13 +360,11 @@ impl Policy {
                 )));
             }
         }
-        if !(d.burst_attack_share > 0.0 && d.burst_attack_share < 1.0)
-            || !(d.behaviour_min_evidence.is_finite()
-                && d.behaviour_min_evidence >= 0.0
-                && d.behaviour_min_evidence <= d.behaviour_max_evidence)
-            || d.action_history < 10
-            || d.burst_window_seconds == 0
-        {
+        let share_ok = d.burst_attack_share > 0.0 && d.burst_attack_share < 1.0;
+        let evidence_ok = d.behaviour_min_evidence.is_finite()
+            && d.behaviour_min_evidence >= 0.0
+            && d.behaviour_min_evidence <= d.behaviour_max_evidence;
+        if !share_ok || !evidence_ok || d.action_history < 10 || d.burst_window_seconds == 0 {
             return Err(PolicyError::Invalid(format!(
                 "[detectors] burst_attack_share = {} must be in (0, 1), behaviour_min_evidence = {} in [0, behaviour_max_evidence = {}], action_history = {} >= 10, burst_window_seconds = {} >= 1",
                 d.burst_attack_share,

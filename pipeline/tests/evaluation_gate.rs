@@ -83,7 +83,10 @@ fn holdout_world_reaches_the_issue_targets() {
         String::from_utf8_lossy(&generated.stdout),
         String::from_utf8_lossy(&generated.stderr)
     );
-    let words: Vec<&str> = summary.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = summary
+        .split([' ', ','])
+        .filter(|w| !w.is_empty())
+        .collect();
     let humans: u64 = words
         .windows(2)
         .find(|w| w[1] == "human")

@@ -389,9 +389,15 @@ fn new_attacks_look_like_their_scenarios() {
         assert!(!own.is_empty());
         let asn = row_of(&rows, e).asn;
         assert!(own.iter().all(|o| row_of(&rows, o).asn != asn), "{}", e.id);
-        assert!(own.iter().all(|o| o.context.user_agent != e.context.user_agent));
-        assert!(leak.iter().any(|a| a.session == e.session
-            && a.action().is_some_and(|a| SENSITIVE.contains(&a))));
+        assert!(
+            own.iter()
+                .all(|o| o.context.user_agent != e.context.user_agent)
+        );
+        assert!(
+            leak.iter()
+                .any(|a| a.session == e.session
+                    && a.action().is_some_and(|a| SENSITIVE.contains(&a)))
+        );
     }
 
     // Agent hijack: the agent's own address and client, and at least one
@@ -402,11 +408,18 @@ fn new_attacks_look_like_their_scenarios() {
     for a in agents {
         let own = benign_of(a);
         let mine: Vec<&&Event> = hijack.iter().filter(|e| e.principal.id == a).collect();
-        assert!(mine.iter().all(|e| e.principal.kind == PrincipalType::Agent));
-        assert!(mine.iter().all(|e| own.iter().any(|o| o.context.ip == e.context.ip)));
-        assert!(mine.iter().any(|e| e
-            .action()
-            .is_some_and(|name| !own.iter().any(|o| o.action() == Some(name)))));
+        assert!(
+            mine.iter()
+                .all(|e| e.principal.kind == PrincipalType::Agent)
+        );
+        assert!(
+            mine.iter()
+                .all(|e| own.iter().any(|o| o.context.ip == e.context.ip))
+        );
+        assert!(mine.iter().any(|e| {
+            e.action()
+                .is_some_and(|name| !own.iter().any(|o| o.action() == Some(name)))
+        }));
     }
 
     // Low and slow: a login on a new device in the victim's own country,
@@ -430,11 +443,15 @@ fn new_attacks_look_like_their_scenarios() {
             .unwrap();
         assert!(rows_exported < 5_000, "{s}: {rows_exported} rows");
         let own = benign_of(&evs[0].principal.id);
-        assert!(own.iter().all(|o| o.context.device_id != evs[0].context.device_id));
+        assert!(
+            own.iter()
+                .all(|o| o.context.device_id != evs[0].context.device_id)
+        );
         let country = &row_of(&rows, evs[0]).country_iso;
         assert!(
-            own.iter().any(|o| o.auth_type() == Some(AuthType::LoginSuccess)
-                && &row_of(&rows, o).country_iso == country),
+            own.iter()
+                .any(|o| o.auth_type() == Some(AuthType::LoginSuccess)
+                    && &row_of(&rows, o).country_iso == country),
             "{s}: not the victim's country"
         );
     }

@@ -74,7 +74,9 @@ pub(crate) fn numeric_attributes(
 /// Laplace-smoothed tenant-wide probability of an action.
 fn p_tenant(t: Option<&ActionProfile>, a: u64) -> f64 {
     match t {
-        Some(t) => (f64::from(t.count(a)) + 1.0) / (f64::from(t.total) + t.counts.len() as f64 + 1.0),
+        Some(t) => {
+            (f64::from(t.count(a)) + 1.0) / (f64::from(t.total) + t.counts.len() as f64 + 1.0)
+        }
         None => 1.0,
     }
 }
@@ -117,8 +119,7 @@ fn sensitive_share(own: &ActionProfile, peers: &Peers<'_>, params: &DetectorPara
 /// share against the principal's.
 pub(crate) fn burst_evidence(k: u32, m: u32, attack: f64, own: f64) -> f64 {
     let own = own.clamp(1e-6, 1.0 - 1e-6);
-    f64::from(k) * (attack / own).ln()
-        + f64::from(m - k) * ((1.0 - attack) / (1.0 - own)).ln()
+    f64::from(k) * (attack / own).ln() + f64::from(m - k) * ((1.0 - attack) / (1.0 - own)).ln()
 }
 
 /// Log-normal baseline of an attribute: the principal's statistics with
@@ -294,7 +295,11 @@ mod tests {
     #[test]
     fn an_action_outside_the_role_is_strong_evidence_one_inside_is_none() {
         let params = params();
-        let tenant = profile(&[("page.view", 9000), ("data.export", 300), ("rbac.assign", 40)]);
+        let tenant = profile(&[
+            ("page.view", 9000),
+            ("data.export", 300),
+            ("rbac.assign", 40),
+        ]);
         let sales = profile(&[("page.view", 3000), ("data.export", 100)]);
         let me = profile(&[("page.view", 200), ("data.export", 6)]);
         let peers = Peers {
