@@ -446,6 +446,24 @@ mod tests {
     }
 
     #[test]
+    fn documented_example_holds_every_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/riskstream.toml");
+        let example = RawRunConfig::load(Some(&path), &Overrides::default()).unwrap();
+        assert_eq!(
+            format!("{example:?}"),
+            format!("{:?}", RawRunConfig::default()),
+            "docs/riskstream.toml and the defaults disagree"
+        );
+        // Every field of the defaults is written out in the example.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let defaults = toml::to_string(&RawRunConfig::default()).unwrap();
+        for line in defaults.lines().filter(|l| l.contains(" = ")) {
+            let key = line.split(" = ").next().unwrap();
+            assert!(text.contains(&format!("{key} = ")), "{key} is not documented");
+        }
+    }
+
+    #[test]
     fn file_env_and_flags_in_order() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

@@ -1,0 +1,174 @@
+//! Load tool for `riskstream run` through a broker: produces contract
+//! events from a file at a fixed rate (or as fast as it can) and reads the
+//! risk records back, measuring end-to-end latency (event produced ->
+//! record consumed, per trigger event id) in an hdrhistogram and the
+//! sustained rate of records.
+//!
+//! ```text
+//! cargo bench -p riskstream --bench kafka_load -- \
+//!     --brokers 127.0.0.1:9092 --events w.jsonl [--rate 25000] [--limit N]
+//! ```
+//!
+//! The pipeline (`riskstream run`) must be running against the same
+//! broker. Without `--rate`, events are produced as fast as the broker
+//! takes them and the figure that matters is the record rate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+struct Args {
+    brokers: String,
+    events: String,
+    rate: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        brokers: "127.0.0.1:9092".into(),
+        events: String::new(),
+        rate: None,
+        limit: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--brokers" => a.brokers = it.next().unwrap(),
+            "--events" => a.events = it.next().unwrap(),
+            "--rate" => a.rate = Some(it.next().unwrap().parse().unwrap()),
+            "--limit" => a.limit = Some(it.next().unwrap().parse().unwrap()),
+            // cargo bench passes --bench
+            _ => {}
+        }
+    }
+    a
+}
+
+fn main() {
+    let a = args();
+    if a.events.is_empty() {
+        eprintln!("kafka_load: --events FILE is required (and a running `riskstream run`)");
+        return;
+    }
+    let text = std::fs::read_to_string(&a.events).unwrap();
+    let mut events: Vec<(&'static str, String, String, &str)> = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()).take(a.limit.unwrap_or(usize::MAX)) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let topic = if v["kind"] == "auth" { "auth-events" } else { "action-events" };
+        events.push((
+            topic,
+            v["principal"]["id"].as_str().unwrap().to_owned(),
+            v["id"].as_str().unwrap().to_owned(),
+            line,
+        ));
+    }
+    let n = events.len();
+
+    // Read session-risk from its current end.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &a.brokers)
+        .set("group.id", "kafka-load")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .unwrap();
+    let md = consumer.fetch_metadata(Some("session-risk"), Duration::from_secs(10)).unwrap();
+    let partitions = md.topics()[0].partitions().len() as i32;
+    assert!(partitions > 0, "session-risk does not exist: is `riskstream run` up?");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (_, high) = consumer.fetch_watermarks("session-risk", p, Duration::from_secs(10)).unwrap();
+        tpl.add_partition_offset("session-risk", p, Offset::Offset(high)).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(n)));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let sent = Arc::clone(&sent);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+            let mut first: Option<Instant> = None;
+            let mut last = Instant::now();
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            let mut idle_since = Instant::now();
+            while seen.len() < n && !(done.load(Ordering::Relaxed) && idle_since.elapsed() > Duration::from_secs(30)) {
+                let Some(m) = consumer.poll(Duration::from_millis(50)) else { continue };
+                let m = m.unwrap();
+                let now = Instant::now();
+                idle_since = now;
+                let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+                let id = v["trigger"]["event_id"].as_str().unwrap();
+                if !seen.insert(id.to_owned()) {
+                    continue;
+                }
+                if let Some(t) = sent.lock().unwrap().get(id) {
+                    hist.record(now.duration_since(*t).as_micros().max(1) as u64).unwrap();
+                }
+                first.get_or_insert(now);
+                last = now;
+            }
+            (hist, first, last, seen.len())
+        })
+    };
+
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &a.brokers)
+        .set("linger.ms", "1")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let started = Instant::now();
+    for (i, (topic, key, id, line)) in events.iter().enumerate() {
+        if let Some(rate) = a.rate {
+            let due = started + Duration::from_nanos(i as u64 * 1_000_000_000 / rate);
+            while Instant::now() < due {
+                std::hint::spin_loop();
+            }
+        }
+        sent.lock().unwrap().insert(id.clone(), Instant::now());
+        let mut rec = BaseRecord::<str, str>::to(topic).key(key.as_str()).payload(*line);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    rec = r;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    let produce_s = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    let (hist, first, last, scored) = reader.join().unwrap();
+    let span = first.map_or(0.0, |f| last.duration_since(started.min(f)).as_secs_f64());
+    println!("events: {n}, produced in {produce_s:.2} s ({:.0}/s)", n as f64 / produce_s);
+    println!(
+        "records: {scored} distinct, last one {span:.2} s after the first event was produced: {:.0} events/s end to end",
+        scored as f64 / span.max(1e-9)
+    );
+    println!(
+        "latency produced -> record consumed: p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms",
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.value_at_quantile(0.999) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0
+    );
+    if scored < n {
+        eprintln!("kafka_load: only {scored} of {n} events got a record");
+        std::process::exit(1);
+    }
+}
