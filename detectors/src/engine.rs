@@ -581,6 +581,7 @@ impl Engine {
         self.findings = findings;
         if let Some(a) = action {
             self.learn_action(
+                policy,
                 event,
                 &key,
                 a,
@@ -618,6 +619,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn learn_action(
         &mut self,
+        policy: &Policy,
         event: &Event,
         key: &str,
         a: u64,
@@ -626,8 +628,7 @@ impl Engine {
         score: u8,
         (tenant_peer, role_peer): (u64, u64),
     ) {
-        let config = Arc::clone(&self.config);
-        let params = &config.policy.detectors;
+        let params = &policy.detectors;
         let Some(p) = self.principals.get_mut(key) else {
             return;
         };
@@ -638,7 +639,7 @@ impl Engine {
         let previous = session.last_action.replace(a);
         p.actions
             .push_recent(event.time, sensitive, params.burst_window_seconds);
-        if score >= config.policy.levels()[0] {
+        if score >= policy.levels()[0] {
             return;
         }
         p.actions

@@ -293,8 +293,13 @@ pub(crate) struct ActionProfile {
     pub total: u32,
     /// Of which high or critical.
     pub sensitive: u32,
-    /// (previous action, action, count), within one session.
+    /// (previous action, action, count), within one session; sorted by
+    /// (previous action, action), for binary search on the hot path.
     pub transitions: Vec<(u64, u64, u32)>,
+    /// (previous action, transitions counted from it): the row sums of
+    /// `transitions`, kept so that scoring needs one short scan.
+    #[serde(default)]
+    pub departures: Vec<(u64, u32)>,
     /// Recent actions of the principal (time, whether sensitive), within the
     /// burst window; every action, learned from or not.
     pub recent: VecDeque<(Timestamp, bool)>,
@@ -322,16 +327,18 @@ impl ActionProfile {
 
     /// (transitions from `from`, of which to `to`).
     pub(crate) fn transition(&self, from: u64, to: u64) -> (u32, u32) {
-        let mut out = 0;
-        let mut hit = 0;
-        for (f, t, c) in &self.transitions {
-            if *f == from {
-                out += c;
-                if *t == to {
-                    hit = *c;
-                }
-            }
+        let out = self
+            .departures
+            .iter()
+            .find(|(f, _)| *f == from)
+            .map_or(0, |(_, c)| *c);
+        if out == 0 {
+            return (0, 0);
         }
+        let hit = self
+            .transitions
+            .binary_search_by_key(&(from, to), |(f, t, _)| (*f, *t))
+            .map_or(0, |i| self.transitions[i].2);
         (out, hit)
     }
 
@@ -351,14 +358,26 @@ impl ActionProfile {
         self.total += 1;
         self.sensitive += u32::from(sensitive);
         if let Some(from) = previous {
-            if let Some(slot) = self
+            let counted = match self
                 .transitions
-                .iter_mut()
-                .find(|(f, t, _)| *f == from && *t == action)
+                .binary_search_by_key(&(from, action), |(f, t, _)| (*f, *t))
             {
-                slot.2 += 1;
-            } else if self.transitions.len() < MAX_TRANSITIONS {
-                self.transitions.push((from, action, 1));
+                Ok(i) => {
+                    self.transitions[i].2 += 1;
+                    true
+                }
+                Err(i) if self.transitions.len() < MAX_TRANSITIONS => {
+                    self.transitions.insert(i, (from, action, 1));
+                    true
+                }
+                Err(_) => false,
+            };
+            if counted {
+                if let Some(d) = self.departures.iter_mut().find(|(f, _)| *f == from) {
+                    d.1 += 1;
+                } else {
+                    self.departures.push((from, 1));
+                }
             }
         }
         if self.total > cap {
@@ -392,6 +411,14 @@ impl ActionProfile {
             t.2 /= 2;
         }
         self.transitions.retain(|t| t.2 > 0);
+        self.departures.clear();
+        for (f, _, c) in &self.transitions {
+            if let Some(d) = self.departures.iter_mut().find(|(x, _)| x == f) {
+                d.1 += c;
+            } else {
+                self.departures.push((*f, *c));
+            }
+        }
         for a in &mut self.attributes {
             a.n /= 2.0;
             a.m2 /= 2.0;

@@ -174,9 +174,11 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
     let peers = &ctx.peers;
     let a = ctx.action.unwrap_or_else(|| action_key(&action.name));
     let (lo, hi) = (params.behaviour_min_evidence, params.behaviour_max_evidence);
-    let mut push = |code: SignalCode, evidence: f64, detail: serde_json::Value| {
+    // Evidence first, the explanation only for what is reported: this runs
+    // on every action of the replay's hot path.
+    let mut push = |code: SignalCode, evidence: f64, detail: &dyn Fn() -> serde_json::Value| {
         if evidence >= lo {
-            let mut f = Finding::new(code, detail);
+            let mut f = Finding::new(code, detail());
             f.scale = evidence.min(hi);
             out.push(f);
         }
@@ -188,16 +190,14 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
     let seen_in_tenant = peers.tenant.is_some_and(|t| t.count(a) > 0);
     let (pp, pr, pt) = action_probabilities(own, peers, a, params);
     if seen_in_tenant {
-        push(
-            SignalCode::UnusualAction,
-            (pt / pp).ln(),
+        push(SignalCode::UnusualAction, (pt / pp).ln(), &|| {
             json!({
                 "action": action.name,
                 "principal_count": own.count(a),
                 "principal_actions": own.total,
                 "p_principal": pp, "p_role": pr, "p_tenant": pt,
-            }),
-        );
+            })
+        });
     }
 
     // The transition from the session's previous action.
@@ -205,16 +205,14 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
         let (from, hit) = own.transition(prev, a);
         let pt_cond = smoothed(hit, from, params.transition_prior_strength, pp);
         if seen_in_tenant && from > 0 {
-            push(
-                SignalCode::UnusualTransition,
-                (pp / pt_cond).ln(),
+            push(SignalCode::UnusualTransition, (pp / pt_cond).ln(), &|| {
                 json!({
                     "action": action.name,
                     "transitions_from_previous": from,
                     "of_which_to_this": hit,
                     "p_action": pp, "p_after_previous": pt_cond,
-                }),
-            );
+                })
+            });
         }
     }
 
@@ -222,8 +220,7 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
     if ctx.sensitivity >= Sensitivity::High {
         let since = ctx.event.time.0 - i64::from(params.burst_window_seconds) * 1000;
         let (mut k, mut m) = (0u32, 0u32);
-        for (t, s) in own.recent.iter().filter(|(t, _)| t.0 >= since) {
-            let _ = t;
+        for (_, s) in own.recent.iter().filter(|(t, _)| t.0 >= since) {
             m += 1;
             k += u32::from(*s);
         }
@@ -232,17 +229,19 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
             push(
                 SignalCode::SensitiveBurst,
                 burst_evidence(k, m, params.burst_attack_share, share),
-                json!({
-                    "sensitive": k + 1, "actions": m + 1,
-                    "window_minutes": params.burst_window_seconds / 60,
-                    "usual_share": round2(share),
-                }),
+                &|| {
+                    json!({
+                        "sensitive": k + 1, "actions": m + 1,
+                        "window_minutes": params.burst_window_seconds / 60,
+                        "usual_share": round2(share),
+                    })
+                },
             );
         }
     }
 
     // Numeric attributes far above the principal's range.
-    let mut best: Option<(f64, serde_json::Value)> = None;
+    let mut best: Option<(f64, &str, f64, f64, f64, f64)> = None;
     for (name, x) in numeric_attributes(ctx.event.attributes.as_ref()) {
         let key = attribute_key(a, name);
         let Some((mean, sd, n)) = attribute_baseline(
@@ -253,21 +252,20 @@ pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
             continue;
         };
         let e = outlier_evidence(x, mean, sd, params.attribute_log_range);
-        if best.as_ref().is_none_or(|(b, _)| e > *b) {
-            best = Some((
-                e,
-                json!({
-                    "attribute": name,
-                    "value": ctx.event.attributes.as_ref().and_then(|m| m.get(name)),
-                    "usual": round2(mean.exp_m1()),
-                    "sigmas": round2((x - mean) / sd),
-                    "baseline_n": round2(n),
-                }),
-            ));
+        if best.as_ref().is_none_or(|b| e > b.0) {
+            best = Some((e, name, x, mean, sd, n));
         }
     }
-    if let Some((e, detail)) = best {
-        push(SignalCode::AttributeOutlier, e, detail);
+    if let Some((e, name, x, mean, sd, n)) = best {
+        push(SignalCode::AttributeOutlier, e, &|| {
+            json!({
+                "attribute": name,
+                "value": ctx.event.attributes.as_ref().and_then(|m| m.get(name)),
+                "usual": round2(mean.exp_m1()),
+                "sigmas": round2((x - mean) / sd),
+                "baseline_n": round2(n),
+            })
+        });
     }
 }
 
