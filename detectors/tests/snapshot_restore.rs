@@ -133,3 +133,38 @@ fn foreign_or_newer_snapshots_are_refused() {
     assert_eq!(s.principal(), events[0].principal.id);
     assert_eq!(s.tenant(), events[0].tenant);
 }
+
+/// Snapshots written before the action-sequence model and machine
+/// baselines (no `actions`, `user_agents`, sessions' `last_action`, nor the
+/// peer groups beside the networks) still restore: the live pipeline's
+/// changelog may hold them. The restored engine starts those models cold,
+/// and keeps working.
+#[test]
+fn snapshots_without_the_action_model_still_restore() {
+    let config = config();
+    let events = events();
+    let mut before = Engine::new(Arc::clone(&config));
+    run(&mut before, &events[..2000]);
+    let mut after = Engine::new(Arc::clone(&config));
+    let mut restored = 0;
+    for s in before.snapshot_all() {
+        let mut v: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
+        let state = v["state"].as_object_mut().unwrap();
+        assert!(state.remove("actions").is_some());
+        assert!(state.remove("user_agents").is_some());
+        for session in state["sessions"].as_array_mut().unwrap() {
+            session.as_object_mut().unwrap().remove("last_action");
+        }
+        let old = serde_json::to_vec(&v).unwrap();
+        after.restore_principal(PrincipalSnapshot::from_bytes(&old).unwrap());
+        restored += 1;
+    }
+    let mut networks: serde_json::Value =
+        serde_json::from_slice(&before.networks_snapshot().to_bytes()).unwrap();
+    assert!(networks.as_object_mut().unwrap().remove("peers").is_some());
+    after.restore_networks(
+        NetworksSnapshot::from_bytes(&serde_json::to_vec(&networks).unwrap()).unwrap(),
+    );
+    assert_eq!(after.stats().principals, restored);
+    assert_eq!(run(&mut after, &events[2000..]).len(), events.len() - 2000);
+}
