@@ -58,8 +58,11 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
     producer.send(&msgs, 0..half, None);
     let mut risk = TestConsumer::new(&brokers, "session-risk");
     assert!(
-        risk.read_until(Duration::from_secs(120), |m| distinct_events(m) >= half),
-        "first half not scored:\n{}",
+        risk.read_until(Duration::from_secs(120), |c| c.events.len() >= half),
+        "first half not scored: {} records read {:?}\n{}\n{}",
+        risk.messages.len(),
+        risk.progress("session-risk"),
+        first.get("/metrics").map(|m| m.1).unwrap_or_default(),
         first.log_text()
     );
 
@@ -106,7 +109,7 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
     second.wait_ready(Duration::from_secs(60));
     let expected = expected_records(&msgs, &producer.partitions());
     assert!(
-        risk.read_until(Duration::from_secs(120), |m| distinct_events(m) >= expected.len()),
+        risk.read_until(Duration::from_secs(120), |c| c.events.len() >= expected.len()),
         "not every event scored:\n{}",
         second.log_text()
     );
@@ -115,7 +118,7 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
     assert!(second.log_text().contains("state restored"), "{}", second.log_text());
 
     let mut dlq = TestConsumer::new(&brokers, "riskstream.dlq");
-    assert!(dlq.read_until(Duration::from_secs(60), |m| m.len() >= bad.len()), "dead letters missing");
+    assert!(dlq.read_until(Duration::from_secs(60), |c| c.messages.len() >= bad.len()), "dead letters missing");
     let mut reasons: Vec<&str> = dlq.messages.iter().map(|m| m.headers["error"].as_str()).collect();
     reasons.sort_unstable();
     let mut want: Vec<&str> = bad.iter().map(|(_, r)| *r).collect();
@@ -149,7 +152,7 @@ fn two_instances_then_sigkill_lose_nothing() {
     producer.send(&msgs, 0..third, Some(3000));
     // Both own partitions once the group has settled.
     let mut risk = TestConsumer::new(&brokers, "session-risk");
-    assert!(risk.read_until(Duration::from_secs(120), |m| distinct_events(m) >= third));
+    assert!(risk.read_until(Duration::from_secs(120), |c| c.events.len() >= third));
     let owned = |p: &Pipeline| {
         p.get("/metrics")
             .and_then(|(_, m)| {
@@ -171,9 +174,9 @@ fn two_instances_then_sigkill_lose_nothing() {
     feeder.unwrap();
     let expected = expected_records(&msgs, &producer.partitions());
     assert!(
-        risk.read_until(Duration::from_secs(180), |m| distinct_events(m) >= expected.len()),
+        risk.read_until(Duration::from_secs(180), |c| c.events.len() >= expected.len()),
         "events lost after SIGKILL: {} of {}\n{}",
-        distinct_events(&risk.messages),
+        risk.events.len(),
         expected.len(),
         b.log_text()
     );
@@ -200,7 +203,7 @@ fn broker_outage_reports_not_ready_and_loses_nothing() {
     let third = msgs.len() / 3;
     producer.send(&msgs, 0..third, None);
     let mut risk = TestConsumer::new(&brokers, "session-risk");
-    assert!(risk.read_until(Duration::from_secs(120), |m| distinct_events(m) >= third));
+    assert!(risk.read_until(Duration::from_secs(120), |c| c.events.len() >= third));
 
     broker.pause();
     let started = std::time::Instant::now();
@@ -219,9 +222,9 @@ fn broker_outage_reports_not_ready_and_loses_nothing() {
     producer.send(&msgs, third..msgs.len(), None);
     let expected = expected_records(&msgs, &producer.partitions());
     assert!(
-        risk.read_until(Duration::from_secs(180), |m| distinct_events(m) >= expected.len()),
+        risk.read_until(Duration::from_secs(180), |c| c.events.len() >= expected.len()),
         "events lost in the outage: {} of {}\n{}",
-        distinct_events(&risk.messages),
+        risk.events.len(),
         expected.len(),
         p.log_text()
     );

@@ -258,7 +258,13 @@ impl RawRunConfig {
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed("RISKSTREAM_").split("__"));
+        // Only SECTION__FIELD names: RISKSTREAM_LOG and the test switches
+        // are not settings.
+        figment = figment.merge(
+            Env::prefixed("RISKSTREAM_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
         if let Some(b) = &overrides.brokers {
             figment = figment.merge(Serialized::default("kafka.brokers", b));
         }
@@ -483,6 +489,7 @@ mod tests {
             )?;
             jail.set_env("RISKSTREAM_KAFKA__GROUP_ID", "from-env");
             jail.set_env("RISKSTREAM_PIPELINE__MAX_TASK_IDLE_MS", "7");
+            jail.set_env("RISKSTREAM_LOG", "debug");
             let overrides = Overrides {
                 brokers: Some("flag:9092".to_owned()),
                 ..Overrides::default()

@@ -27,7 +27,6 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use riskstream_adapters::AdapterOptions;
 use riskstream_schemas::ParseLimits;
@@ -143,25 +142,52 @@ pub(crate) struct LoopContext {
     shutdown: Arc<AtomicBool>,
     /// A revoke or assign that failed in a callback: the loop stops on it.
     callback_error: Mutex<Option<String>>,
+    /// Asks input partitions' high watermarks, for cross-topic ordering.
+    watermark_client: BaseConsumer,
+    highs: Mutex<std::collections::HashMap<(usize, i32), (Instant, (i64, i64))>>,
 }
 
 impl ClientContext for LoopContext {
-    fn stats(&self, stats: Statistics) {
-        for (name, topic) in &stats.topics {
+    /// Consumer lag per input partition, read off librdkafka's statistics
+    /// JSON (`topics.*.partitions.*.consumer_lag`) directly, so that a
+    /// field the typed statistics do not know cannot lose the rest.
+    fn stats_raw(&self, statistics: &[u8]) {
+        let Ok(stats) = serde_json::from_slice::<serde_json::Value>(statistics) else {
+            warn!("librdkafka statistics are not JSON");
+            return;
+        };
+        let Some(topics) = stats["topics"].as_object() else { return };
+        for (name, topic) in topics {
             if !self.config.inputs.iter().any(|i| &i.topic == name) {
                 continue;
             }
-            for (p, part) in &topic.partitions {
-                if *p < 0 || part.consumer_lag < 0 {
+            let Some(partitions) = topic["partitions"].as_object() else { continue };
+            for (p, part) in partitions {
+                let Ok(p) = p.parse::<i32>() else { continue };
+                let field = |k: &str| part[k].as_i64().unwrap_or(-1);
+                // consumer_lag is -1 when the broker reports no last stable
+                // offset (read_committed); then lag from the high watermark.
+                let lag = match field("consumer_lag") {
+                    l if l >= 0 => l,
+                    _ => {
+                        let consumed = field("app_offset").max(field("committed_offset"));
+                        if field("hi_offset") >= 0 && consumed >= 0 {
+                            field("hi_offset") - consumed
+                        } else {
+                            -1
+                        }
+                    }
+                };
+                if p < 0 || lag < 0 {
                     continue;
                 }
                 self.metrics
                     .consumer_lag
                     .get_or_create(&TopicPartition {
                         topic: name.clone(),
-                        partition: *p,
+                        partition: p,
                     })
-                    .set(part.consumer_lag);
+                    .set(lag);
             }
         }
     }
@@ -194,7 +220,7 @@ impl ConsumerContext for LoopContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             let assigned = partitions_of(tpl);
             info!(?assigned, "partitions assigned: restoring their state");
@@ -204,7 +230,8 @@ impl ConsumerContext for LoopContext {
                     continue;
                 }
                 match self.restore(p) {
-                    Ok(task) => {
+                    Ok(mut task) => {
+                        self.set_positions(consumer, &mut task);
                         tasks.insert(p, task);
                     }
                     Err(e) => {
@@ -239,6 +266,55 @@ impl LoopContext {
             && e.is_none()
         {
             *e = Some(message);
+        }
+    }
+
+    /// The (low, high) watermarks of an input partition, asked of the
+    /// broker on the watermark client (not the group consumer, whose
+    /// connection carries long-polling fetches), or the last answer if it
+    /// was asked after `since`: a watermark read before the message that
+    /// waits arrived says nothing of what was written after it.
+    fn watermarks(&self, input: usize, partition: i32, since: Instant) -> Option<(i64, i64)> {
+        let mut cache = self.highs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, w)) = cache.get(&(input, partition))
+            && *at >= since
+        {
+            return Some(*w);
+        }
+        let topic = &self.config.inputs[input].topic;
+        let asked = Instant::now();
+        match self.watermark_client.fetch_watermarks(topic, partition, Duration::from_secs(1)) {
+            Ok(w) => {
+                cache.insert((input, partition), (asked, w));
+                Some(w)
+            }
+            Err(e) => {
+                debug!(error = %e, topic, partition, "watermarks unknown");
+                None
+            }
+        }
+    }
+
+    /// Tells a new task where each input's messages will start: the
+    /// committed offsets (unknown ones stay `None`: the low watermark).
+    fn set_positions(&self, consumer: &BaseConsumer<Self>, task: &mut PartitionTask) {
+        let mut tpl = TopicPartitionList::new();
+        for input in &self.config.inputs {
+            tpl.add_partition(&input.topic, task.partition);
+        }
+        match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
+            Ok(committed) => {
+                for (i, input) in self.config.inputs.iter().enumerate() {
+                    let next = committed
+                        .find_partition(&input.topic, task.partition)
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(n) => Some(n),
+                            _ => None,
+                        });
+                    task.set_position(i, next);
+                }
+            }
+            Err(e) => warn!(error = %e, partition = task.partition, "committed offsets unknown"),
         }
     }
 
@@ -462,16 +538,31 @@ impl LoopContext {
 
 /// Scores what may go now in every task; with `all`, everything queued
 /// (on shutdown). Returns the earliest time a held message may go.
-fn drain(ctx: &LoopContext, tasks: &mut BTreeMap<i32, PartitionTask>, all: bool) -> Result<Option<Instant>, String> {
+fn drain(
+    ctx: &LoopContext,
+    tasks: &mut BTreeMap<i32, PartitionTask>,
+    all: bool,
+) -> Result<Option<Instant>, String> {
     let now = Instant::now();
     let idle = if all { Duration::ZERO } else { ctx.config.max_task_idle };
     let mut next = None::<Instant>;
     for task in tasks.values_mut() {
-        while let Some(mut pending) = task.next_ready(now, idle) {
+        let partition = task.partition;
+        let mut caught_up = |input: usize, next: Option<i64>, since: Instant| -> bool {
+            if all {
+                return true;
+            }
+            match ctx.watermarks(input, partition, since) {
+                Some((low, high)) => next.unwrap_or(low) >= high,
+                // Unknown: do not hold events back on it.
+                None => true,
+            }
+        };
+        while let Some(mut pending) = task.next_ready(now, idle, &mut caught_up) {
             let outcomes = task.score(&mut pending);
             ctx.emit(task.partition, &pending, outcomes)?;
         }
-        if let Some(d) = task.deadline(idle) {
+        if let Some(d) = task.deadline(now, idle) {
             next = Some(next.map_or(d, |n: Instant| n.min(d)));
         }
     }
@@ -570,7 +661,18 @@ pub(crate) fn run_loop(
         // Eager assignment: on a rebalance every partition is revoked
         // (checkpointed and dropped) before any is assigned (restored).
         .set("partition.assignment.strategy", "range");
+    let mut wm_cfg = ClientConfig::new();
+    for (k, v) in config.common_properties() {
+        wm_cfg.set(k, v);
+    }
+    let watermark_client: BaseConsumer = wm_cfg
+        .set("group.id", format!("{}.watermarks", config.raw.kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| RunError::Kafka(format!("watermark client: {e}")))?;
     let ctx = LoopContext {
+        watermark_client,
+        highs: Mutex::new(std::collections::HashMap::new()),
         config: Arc::clone(&config),
         engine,
         metrics: Arc::clone(&metrics),

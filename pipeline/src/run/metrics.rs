@@ -197,11 +197,11 @@ impl Metrics {
             partitions: Gauge::default(),
             checkpoints: Counter::default(),
             latency_event_time: Latency::new(
-                "riskstream_latency_from_event_time_seconds",
+                "latency_from_event_time_seconds",
                 "event time of the input to its risk record acknowledged by the broker",
             ),
             latency_broker_time: Latency::new(
-                "riskstream_latency_from_broker_time_seconds",
+                "latency_from_broker_time_seconds",
                 "broker timestamp of the input to its risk record acknowledged by the broker",
             ),
             broker_up: AtomicBool::new(false),

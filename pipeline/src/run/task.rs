@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::replay::{Line, LineReject, parse_line, parse_native};
 
-/// Changelog key of the tenant-infrastructure table. Principal ids are never
+/// Changelog key of the tenant tables (shared networks, role peer groups). Principal ids are never
 /// empty (the parser rejects them), so the empty key cannot collide.
 pub const NETWORKS_KEY: &str = "";
 
@@ -126,7 +126,14 @@ pub struct PartitionTask {
     /// Next offset to commit per input topic (after the last scored
     /// message), changed since the last checkpoint.
     processed: Vec<Option<i64>>,
+    /// Offset after the last message fetched per input topic.
+    next_offset: Vec<Option<i64>>,
 }
+
+/// The longest an event waits for an earlier one the broker holds on
+/// another input topic: past it, the consumer is not fetching that topic
+/// (a broker in trouble) and holding events back would only add latency.
+pub const ORDER_WAIT_CAP: Duration = Duration::from_secs(2);
 
 impl PartitionTask {
     /// A task for `partition` with `inputs` input topics, on `engine`
@@ -141,6 +148,7 @@ impl PartitionTask {
             tenants: FxHashMap::default(),
             networks_dirty: false,
             processed: vec![None; inputs],
+            next_offset: vec![None; inputs],
         }
     }
 
@@ -185,14 +193,32 @@ impl PartitionTask {
     /// Queues a fetched message.
     pub fn push(&mut self, pending: Pending) {
         let i = pending.input;
+        self.next_offset[i] = Some(pending.offset + 1);
         self.queues[i].push_back(pending);
     }
 
-    /// The next message to score, if one may go now: the earliest head by
-    /// event time across the input topics once every topic has one queued;
-    /// when a topic has none, the earliest head after it has waited `idle`
-    /// (it cannot know whether the quiet topic holds an earlier event).
-    pub fn next_ready(&mut self, now: Instant, idle: Duration) -> Option<Pending> {
+    /// Where `input`'s next message will start (its committed offset at
+    /// assignment; `None` when nothing is committed).
+    pub fn set_position(&mut self, input: usize, next: Option<i64>) {
+        self.next_offset[input] = next;
+    }
+
+    /// The next message to score, if one may go now.
+    ///
+    /// Once every input topic has a message queued, the earliest head by
+    /// event time goes. When a topic has none, the earliest head waits
+    /// `idle`, then asks `caught_up(input, next_offset, since)` for each
+    /// empty topic whether the broker holds more of it than was fetched
+    /// (the shell answers from the partition's high watermark, read after
+    /// `since`, when the head arrived): if none does,
+    /// the head goes; if one does, it waits for that fetch, at most
+    /// [`ORDER_WAIT_CAP`].
+    pub fn next_ready(
+        &mut self,
+        now: Instant,
+        idle: Duration,
+        caught_up: &mut dyn FnMut(usize, Option<i64>, Instant) -> bool,
+    ) -> Option<Pending> {
         let mut best: Option<usize> = None;
         let mut all_present = true;
         for (i, q) in self.queues.iter().enumerate() {
@@ -207,19 +233,22 @@ impl PartitionTask {
         }
         let b = best?;
         let head = &self.queues[b][0];
-        if all_present || head.order == i64::MIN || now.duration_since(head.received) >= idle {
-            self.queues[b].pop_front()
-        } else {
-            None
-        }
+        let waited = now.saturating_duration_since(head.received);
+        let go = all_present
+            || head.order == i64::MIN
+            || waited >= ORDER_WAIT_CAP
+            || (waited >= idle
+                && (0..self.queues.len())
+                    .filter(|j| self.queues[*j].is_empty())
+                    .all(|j| caught_up(j, self.next_offset[j], head.received)));
+        if go { self.queues[b].pop_front() } else { None }
     }
 
-    /// When the earliest queued message may go regardless of the other
-    /// topics.
-    pub fn deadline(&self, idle: Duration) -> Option<Instant> {
+    /// When the earliest queued message should be looked at again.
+    pub fn deadline(&self, now: Instant, idle: Duration) -> Option<Instant> {
         self.queues
             .iter()
-            .filter_map(|q| q.front().map(|p| p.received + idle))
+            .filter_map(|q| q.front().map(|p| (p.received + idle).max(now + idle / 2)))
             .min()
     }
 
@@ -248,9 +277,9 @@ impl PartitionTask {
                             if !tenants.contains(&event.tenant) {
                                 tenants.push(event.tenant.clone());
                             }
-                            if event.kind() == riskstream_schemas::EventKind::Auth {
-                                self.networks_dirty = true;
-                            }
+                            // The tenant tables (shared networks, role peer
+                            // groups) learn from auth and action events.
+                            self.networks_dirty = true;
                             out.push(Outcome::Record {
                                 event_time: event.time,
                                 record: Box::new(record),
@@ -363,20 +392,35 @@ mod tests {
         let mut t = task();
         let t0 = Instant::now();
         let idle = Duration::from_millis(10);
+        // The broker holds 2 auth messages (offsets 0 and 1).
+        let mut asked = Vec::new();
+        let mut broker = |input: usize, next: Option<i64>, _: Instant| {
+            asked.push((input, next));
+            input != 0 || next.unwrap_or(0) >= 2
+        };
         t.push(pending(1, 0, &event("a1", "u1", "action", "2026-11-30T10:00:05Z"), t0));
-        // Only the action topic has data: it waits for the auth topic.
-        assert!(t.next_ready(t0, idle).is_none());
-        assert_eq!(t.deadline(idle), Some(t0 + idle));
+        // Only the action topic has data: it waits for the auth topic, and
+        // past idle it still waits, since the broker holds auth messages.
+        assert!(t.next_ready(t0, idle, &mut broker).is_none());
+        assert!(t.next_ready(t0 + idle, idle, &mut broker).is_none());
+        assert_eq!(t.deadline(t0, idle), Some(t0 + idle));
         t.push(pending(0, 0, &event("l1", "u1", "auth", "2026-11-30T10:00:01Z"), t0));
         t.push(pending(0, 1, &event("l2", "u1", "auth", "2026-11-30T10:00:09Z"), t0));
-        let first = t.next_ready(t0, idle).unwrap();
+        let first = t.next_ready(t0, idle, &mut broker).unwrap();
         assert_eq!((first.input, first.offset), (0, 0));
-        let second = t.next_ready(t0, idle).unwrap();
+        let second = t.next_ready(t0, idle, &mut broker).unwrap();
         assert_eq!((second.input, second.offset), (1, 0));
-        // The action topic is empty again: the later login waits, until idle.
-        assert!(t.next_ready(t0, idle).is_none());
-        let third = t.next_ready(t0 + idle, idle).unwrap();
+        // The action topic is empty again: the later login waits until
+        // idle, then goes since the broker has no more actions.
+        assert!(t.next_ready(t0, idle, &mut broker).is_none());
+        let third = t.next_ready(t0 + idle, idle, &mut broker).unwrap();
         assert_eq!((third.input, third.offset), (0, 1));
+        assert_eq!(asked, vec![(0, None), (1, Some(1))]);
+        // Nothing waits beyond the cap.
+        t.push(pending(1, 1, &event("a2", "u1", "action", "2026-11-30T10:00:10Z"), t0));
+        let mut never = |_: usize, _: Option<i64>, _: Instant| false;
+        assert!(t.next_ready(t0 + idle, idle, &mut never).is_none());
+        assert!(t.next_ready(t0 + ORDER_WAIT_CAP, idle, &mut never).is_some());
     }
 
     #[test]
@@ -384,7 +428,7 @@ mod tests {
         let mut t = task();
         let t0 = Instant::now();
         t.push(pending(0, 0, b"{not json", t0));
-        let mut bad = t.next_ready(t0, Duration::from_secs(60)).unwrap();
+        let mut bad = t.next_ready(t0, Duration::from_secs(60), &mut |_, _, _| false).unwrap();
         let out = t.score(&mut bad);
         assert!(matches!(out[..], [Outcome::Reject { reason: "not_json", .. }]));
         assert_eq!(t.take_offsets(), vec![(0, 1)]);

@@ -249,13 +249,17 @@ impl TestProducer {
     pub fn new(brokers: &str) -> TestProducer {
         let p = ClientConfig::new()
             .set("bootstrap.servers", brokers)
-            .set("linger.ms", "5")
+            .set("linger.ms", "0")
             .create_with_context(Reports(Mutex::new(Vec::new())))
             .unwrap();
         TestProducer(p)
     }
 
-    /// Sends `msgs[range]`, at most `rate` a second when given.
+    /// Sends `msgs[range]`, at most `rate` a second when given, each one
+    /// acknowledged before the next is sent: the broker then holds them in
+    /// the order given across topics and partitions, as one ordered source
+    /// would write them. (Batched sends may land out of order across
+    /// partitions, and no consumer can then recover the source's order.)
     pub fn send(&self, msgs: &[Outgoing], range: std::ops::Range<usize>, rate: Option<u64>) {
         let started = Instant::now();
         for (n, i) in range.enumerate() {
@@ -263,7 +267,10 @@ impl TestProducer {
             let mut rec = BaseRecord::with_opaque_to(&m.topic, Box::new(i)).key(&m.key).payload(&m.value);
             loop {
                 match self.0.send(rec) {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        self.wait_delivered(i);
+                        break;
+                    }
                     Err((_, r)) => {
                         rec = r;
                         std::thread::sleep(Duration::from_millis(2));
@@ -278,6 +285,14 @@ impl TestProducer {
             }
         }
         self.0.flush(Duration::from_secs(60)).unwrap();
+    }
+
+    fn wait_delivered(&self, index: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.0.context().0.lock().unwrap().iter().rev().take(4).any(|(i, _, _)| *i == index) {
+            assert!(Instant::now() < deadline, "message {index} not acknowledged in 30 s");
+            std::thread::sleep(Duration::from_micros(50));
+        }
     }
 
     /// Partition of each message sent so far, by index.
@@ -300,6 +315,8 @@ pub struct Consumed {
 pub struct TestConsumer {
     consumer: BaseConsumer,
     pub messages: Vec<Consumed>,
+    /// Distinct `trigger.event_id`s among the messages (risk records).
+    pub events: std::collections::HashSet<String>,
 }
 
 impl TestConsumer {
@@ -307,6 +324,7 @@ impl TestConsumer {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("group.id", "test-reader")
+            .set("fetch.wait.max.ms", "10")
             .set("enable.auto.commit", "false")
             .create()
             .unwrap();
@@ -328,14 +346,26 @@ impl TestConsumer {
         TestConsumer {
             consumer,
             messages: Vec::new(),
+            events: std::collections::HashSet::new(),
         }
+    }
+
+    /// Per partition: (messages read, last offset read, high watermark).
+    pub fn progress(&self, topic: &str) -> Vec<(i32, usize, i64, i64)> {
+        let mut out = Vec::new();
+        for p in 0..8 {
+            let Ok((_, high)) = self.consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) else { break };
+            let read: Vec<&Consumed> = self.messages.iter().filter(|m| m.partition == p).collect();
+            out.push((p, read.len(), read.last().map_or(-1, |m| m.offset), high));
+        }
+        out
     }
 
     /// Reads until `done(&messages)` or `within` passes; returns whether
     /// `done` held.
-    pub fn read_until(&mut self, within: Duration, done: impl Fn(&[Consumed]) -> bool) -> bool {
+    pub fn read_until(&mut self, within: Duration, done: impl Fn(&TestConsumer) -> bool) -> bool {
         let deadline = Instant::now() + within;
-        while !done(&self.messages) {
+        while !done(self) {
             if Instant::now() > deadline {
                 return false;
             }
@@ -351,6 +381,12 @@ impl TestConsumer {
                             .collect()
                     })
                     .unwrap_or_default();
+                if let Some(v) = m.payload()
+                    && let Ok(v) = serde_json::from_slice::<serde_json::Value>(v)
+                    && let Some(id) = v["trigger"]["event_id"].as_str()
+                {
+                    self.events.insert(id.to_owned());
+                }
                 self.messages.push(Consumed {
                     key: m.key().map(<[u8]>::to_vec),
                     value: m.payload().map(<[u8]>::to_vec),
@@ -427,7 +463,16 @@ pub fn check_records(read: &[Consumed], expected: &HashMap<String, serde_json::V
         let v: serde_json::Value = serde_json::from_slice(m.value.as_ref().unwrap()).unwrap();
         let id = v["trigger"]["event_id"].as_str().unwrap().to_owned();
         let want = expected.get(&id).unwrap_or_else(|| panic!("record for unknown event {id}"));
-        assert_eq!(&v, want, "record of {id} differs from replay");
+        if &v != want {
+            let diff: Vec<String> = want
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, w)| v.get(k.as_str()) != Some(w))
+                .map(|(k, w)| format!("{k}: got {} want {w}", v.get(k.as_str()).unwrap_or(&serde_json::Value::Null)))
+                .collect();
+            panic!("record of {id} (offset {} of partition {}) differs from replay: {diff:#?}", m.offset, m.partition);
+        }
         let session = v["session"].as_str().unwrap().to_owned();
         assert_eq!(m.key.as_deref(), Some(session.as_bytes()), "key is the session");
         let seq = v["seq"].as_u64().unwrap();
@@ -443,18 +488,4 @@ pub fn check_records(read: &[Consumed], expected: &HashMap<String, serde_json::V
     let missing: Vec<&String> = expected.keys().filter(|k| !seen.contains_key(*k)).collect();
     assert!(missing.is_empty(), "{} events without a record, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
     seen.values().map(|n| n - 1).sum()
-}
-
-/// Distinct trigger event ids among records read.
-pub fn distinct_events(read: &[Consumed]) -> usize {
-    let mut ids = std::collections::HashSet::new();
-    for m in read {
-        if let Some(v) = &m.value
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(v)
-            && let Some(id) = v["trigger"]["event_id"].as_str()
-        {
-            ids.insert(id.to_owned());
-        }
-    }
-    ids.len()
 }
