@@ -207,7 +207,13 @@ impl ConsumerContext for LoopContext {
                 let mut tasks = self.lock_tasks();
                 // Messages fetched and not scored are dropped: their offsets
                 // are not committed, so the next owner fetches them again.
-                if let Err(e) = self.checkpoint(&mut tasks, consumer, CommitMode::Sync) {
+                if consumer.assignment_lost() {
+                    // Another member may own them already (the group timed
+                    // us out, e.g. across a broker outage): write nothing
+                    // more for them; the owner re-scores from the last
+                    // commit and the changelog.
+                    warn!(?revoked, "assignment lost: dropping without a checkpoint");
+                } else if let Err(e) = self.checkpoint(&mut tasks, consumer, CommitMode::Sync) {
                     self.fail(format!("checkpoint on revoke: {e}"));
                 }
                 for p in revoked {
@@ -409,6 +415,15 @@ impl LoopContext {
             Ok(()) => {}
             // Nothing stored since the last commit.
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            // The group moved on (a rebalance, our membership timed out):
+            // the offsets are not committed and the next owner re-scores
+            // from the last commit, duplicates and no loss.
+            Err(KafkaError::ConsumerCommit(
+                code @ (RDKafkaErrorCode::AssignmentLost
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::UnknownMemberId),
+            )) => warn!(error = %code, "offsets not committed: the group moved on"),
             Err(e) if matches!(mode, CommitMode::Async) => warn!(error = %e, "async commit"),
             Err(e) => return Err(format!("commit: {e}")),
         }
@@ -536,22 +551,17 @@ impl LoopContext {
     }
 }
 
-/// Scores what may go now in every task; with `all`, everything queued
-/// (on shutdown). Returns the earliest time a held message may go.
+/// Scores what may go now in every task. Returns the earliest time a held message may go.
 fn drain(
     ctx: &LoopContext,
     tasks: &mut BTreeMap<i32, PartitionTask>,
-    all: bool,
 ) -> Result<Option<Instant>, String> {
     let now = Instant::now();
-    let idle = if all { Duration::ZERO } else { ctx.config.max_task_idle };
+    let idle = ctx.config.max_task_idle;
     let mut next = None::<Instant>;
     for task in tasks.values_mut() {
         let partition = task.partition;
         let mut caught_up = |input: usize, next: Option<i64>, since: Instant| -> bool {
-            if all {
-                return true;
-            }
             match ctx.watermarks(input, partition, since) {
                 Some((low, high)) => next.unwrap_or(low) >= high,
                 // Unknown: do not hold events back on it.
@@ -759,7 +769,7 @@ pub(crate) fn run_loop(
         }
         let ctx = consumer.context();
         let mut tasks = ctx.lock_tasks();
-        match drain(ctx, &mut tasks, false) {
+        match drain(ctx, &mut tasks) {
             Ok(d) => next_deadline = d,
             Err(e) => break Err(e),
         }
@@ -775,7 +785,10 @@ pub(crate) fn run_loop(
             info!("shutting down: draining and committing");
             let ctx = consumer.context();
             let mut tasks = ctx.lock_tasks();
-            drain(ctx, &mut tasks, true).map_err(RunError::Kafka)?;
+            // What may go in order goes; what waits for an earlier event
+            // still on the broker is left unscored and uncommitted, for the
+            // next owner of its partition.
+            drain(ctx, &mut tasks).map_err(RunError::Kafka)?;
             ctx.checkpoint(&mut tasks, &consumer, CommitMode::Sync)
                 .map_err(RunError::Kafka)?;
             drop(tasks);

@@ -471,7 +471,26 @@ pub fn check_records(read: &[Consumed], expected: &HashMap<String, serde_json::V
                 .filter(|(k, w)| v.get(k.as_str()) != Some(w))
                 .map(|(k, w)| format!("{k}: got {} want {w}", v.get(k.as_str()).unwrap_or(&serde_json::Value::Null)))
                 .collect();
-            panic!("record of {id} (offset {} of partition {}) differs from replay: {diff:#?}", m.offset, m.partition);
+            let session = v["session"].as_str().unwrap_or_default();
+            let same: Vec<String> = read
+                .iter()
+                .filter_map(|r| {
+                    let r: serde_json::Value = serde_json::from_slice(r.value.as_ref()?).ok()?;
+                    (r["session"] == session).then(|| {
+                        format!("{} {} seq {} {}", r["trigger"]["event_id"], r["trigger"]["name"], r["seq"], r["time"])
+                    })
+                })
+                .collect();
+            let mut want_same: Vec<(u64, String)> = expected
+                .values()
+                .filter(|r| r["session"] == session)
+                .map(|r| (r["seq"].as_u64().unwrap_or(0), format!("{} {} {}", r["trigger"]["event_id"], r["trigger"]["name"], r["time"])))
+                .collect();
+            want_same.sort();
+            panic!(
+                "record of {id} (offset {} of partition {}) differs from replay: {diff:#?}\nsession as read: {same:#?}\nsession in replay: {want_same:#?}",
+                m.offset, m.partition
+            );
         }
         let session = v["session"].as_str().unwrap().to_owned();
         assert_eq!(m.key.as_deref(), Some(session.as_bytes()), "key is the session");
