@@ -126,7 +126,8 @@ fn main() {
 
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &a.brokers)
-        .set("linger.ms", "1")
+        // An IdP forwarder batches for a few ms, as librdkafka's default.
+        .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .unwrap();

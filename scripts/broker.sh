@@ -85,7 +85,16 @@ stop() {
     local port=${1:-9092}
     local pidfile="$STATE_DIR/nisshi-$port.pid"
     if [ -f "$pidfile" ]; then
-        kill "$(cat "$pidfile")" 2>/dev/null || true
+        local pid
+        pid=$(cat "$pidfile")
+        kill "$pid" 2>/dev/null || true
+        # Wait for it to let go of the port, so that a start right after
+        # cannot find the old broker still listening.
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
         rm -f "$pidfile"
         echo "nisshi on 127.0.0.1:$port stopped" >&2
     fi

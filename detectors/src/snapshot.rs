@@ -103,7 +103,34 @@ impl NetworksSnapshot {
     }
 }
 
+/// A principal's snapshot by reference: the same JSON as
+/// [`PrincipalSnapshot`], written without copying the state.
+#[derive(Serialize)]
+struct PrincipalSnapshotRef<'a> {
+    version: u32,
+    tenant: &'a str,
+    principal: &'a str,
+    state: &'a PrincipalState,
+}
+
 impl Engine {
+    /// The serialised snapshot of one principal, if the engine tracks it:
+    /// the bytes `principal_snapshot(..).to_bytes()` gives, in one pass
+    /// and without copying the state (what a changelog writer wants).
+    pub fn principal_snapshot_bytes(&self, tenant: &str, principal: &str) -> Option<Vec<u8>> {
+        let key = crate::engine::principal_key(tenant, principal);
+        self.principals.peek(&key).map(|state| {
+            // Serialising plain data to a Vec cannot fail.
+            serde_json::to_vec(&PrincipalSnapshotRef {
+                version: SNAPSHOT_VERSION,
+                tenant,
+                principal,
+                state,
+            })
+            .unwrap_or_default()
+        })
+    }
+
     /// The state of one principal, if the engine tracks it.
     pub fn principal_snapshot(&self, tenant: &str, principal: &str) -> Option<PrincipalSnapshot> {
         let key = crate::engine::principal_key(tenant, principal);

@@ -168,3 +168,21 @@ fn snapshots_without_the_action_model_still_restore() {
     assert_eq!(after.stats().principals, restored);
     assert_eq!(run(&mut after, &events[2000..]).len(), events.len() - 2000);
 }
+
+#[test]
+fn snapshot_bytes_by_reference_restore_like_the_owned_snapshot() {
+    let config = config();
+    let events = events();
+    let mut engine = Engine::new(Arc::clone(&config));
+    run(&mut engine, &events[..3000]);
+    let all = engine.snapshot_all();
+    assert!(!all.is_empty());
+    for s in &all {
+        let by_ref = engine.principal_snapshot_bytes(s.tenant(), s.principal()).unwrap();
+        let owned: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
+        let borrowed: serde_json::Value = serde_json::from_slice(&by_ref).unwrap();
+        assert_eq!(owned, borrowed, "{}", s.principal());
+        PrincipalSnapshot::from_bytes(&by_ref).unwrap();
+    }
+    assert!(engine.principal_snapshot_bytes("nobody", "nobody").is_none());
+}

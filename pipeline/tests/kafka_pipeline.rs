@@ -268,3 +268,75 @@ fn refuses_input_topics_that_are_not_copartitioned() {
         "{log}"
     );
 }
+
+/// An input topic declares its format: Okta System Log records go through
+/// the Okta adapter, and those that do not map are dead-lettered with the
+/// adapter's reason.
+#[test]
+fn a_native_format_topic_maps_through_its_adapter() {
+    if !broker_available("a_native_format_topic_maps_through_its_adapter") {
+        return;
+    }
+    let sample = workspace().join("../shared/data/idp/elastic/okta/test-okta-system-events.log");
+    let Ok(text) = std::fs::read_to_string(&sample) else {
+        eprintln!("a_native_format_topic_maps_through_its_adapter: skipped: {} is absent", sample.display());
+        return;
+    };
+    // What replay --format okta gives for the same records.
+    let config = riskstream::replay::EngineOptions::default().load().unwrap();
+    let mut replayer = riskstream::replay::Replayer::new(config.engine(), riskstream_schemas::ParseLimits::default());
+    replayer.set_format(riskstream_adapters::Format::Okta, riskstream_adapters::AdapterOptions::default());
+    let mut sink = riskstream::replay::JsonLines(Vec::new());
+    replayer.run(text.as_bytes(), "okta", &mut sink, None).unwrap();
+    // The sample reuses event ids across principals, so records are
+    // compared as a whole, not by id.
+    let mut expected: Vec<serde_json::Value> = sink
+        .0
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let summary = replayer.finish();
+    assert_eq!((summary.lines, summary.records), (20, 15), "the sample's counts (docs/ADAPTERS.md)");
+
+    let broker = Broker::start();
+    let brokers = broker.brokers();
+    let mut p = Pipeline::start("okta", &brokers, "[[inputs]]\ntopic = \"okta-log\"\nformat = \"okta\"\n");
+    p.wait_ready(Duration::from_secs(60));
+    // One key: one partition, one engine, the order of the file.
+    let msgs: Vec<Outgoing> = lines
+        .iter()
+        .map(|l| Outgoing {
+            topic: "okta-log".into(),
+            key: b"okta-org".to_vec(),
+            value: l.as_bytes().to_vec(),
+        })
+        .collect();
+    TestProducer::new(&brokers).send(&msgs, 0..msgs.len(), None);
+    let mut risk = TestConsumer::new(&brokers, "session-risk");
+    assert!(
+        risk.read_until(Duration::from_secs(60), |c| c.messages.len() >= 15),
+        "{} of 15 records\n{}",
+        risk.messages.len(),
+        p.log_text()
+    );
+    let mut got: Vec<serde_json::Value> = risk
+        .messages
+        .iter()
+        .map(|m| serde_json::from_slice(m.value.as_ref().unwrap()).unwrap())
+        .collect();
+    let key = |v: &serde_json::Value| v.to_string();
+    got.sort_by_key(key);
+    expected.sort_by_key(key);
+    assert_eq!(got, expected, "records differ from replay --format okta");
+    let mut dlq = TestConsumer::new(&brokers, "riskstream.dlq");
+    assert!(dlq.read_until(Duration::from_secs(30), |c| c.messages.len() >= 5));
+    for m in &dlq.messages {
+        assert_eq!(m.headers["error"], "unmapped_type", "{:?}", m.headers);
+        assert_eq!(m.headers["source.topic"], "okta-log");
+        assert!(m.headers["error.detail"].starts_with("okta"), "{:?}", m.headers);
+    }
+    assert_eq!(dlq.messages.len(), 5);
+    assert!(p.terminate(Duration::from_secs(20)).success());
+}

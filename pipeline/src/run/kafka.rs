@@ -30,11 +30,13 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use riskstream_adapters::AdapterOptions;
 use riskstream_schemas::ParseLimits;
+use prometheus_client::metrics::counter::Counter;
 use tracing::{debug, error, info, warn};
 
 use super::config::RunConfig;
 use super::metrics::{ClassDecision, Metrics, Reason, TopicKind, TopicPartition};
 use super::task::{Outcome, PartitionTask, Pending};
+use super::watermarks::{Reading, Watermarks};
 use super::{RunError, SessionCache};
 use crate::replay::LoadedConfig;
 
@@ -54,9 +56,8 @@ pub(crate) enum Delivery {
 /// The producer's context: counts deliveries and keeps the first failure.
 pub(crate) struct ProduceContext {
     metrics: Arc<Metrics>,
-    risk_topic: String,
-    dlq_topic: String,
-    state_topic: String,
+    /// `messages_out` for records, dead letters and state, resolved once.
+    out_counters: [Counter; 3],
     failures: AtomicU64,
     first_failure: Mutex<Option<String>>,
 }
@@ -76,7 +77,7 @@ impl ProducerContext for ProduceContext {
                 self.metrics
                     .last_broker_contact_ms
                     .store(now_ms(), Ordering::Relaxed);
-                let (topic, kind) = match *opaque {
+                let slot = match *opaque {
                     Delivery::Record {
                         event_time_ms,
                         broker_time_ms,
@@ -90,18 +91,12 @@ impl ProducerContext for ProduceContext {
                                 .latency_broker_time
                                 .record_us((now - b).saturating_mul(1000));
                         }
-                        (&self.risk_topic, "record")
+                        0
                     }
-                    Delivery::DeadLetter => (&self.dlq_topic, "dlq"),
-                    Delivery::State => (&self.state_topic, "state"),
+                    Delivery::DeadLetter => 1,
+                    Delivery::State => 2,
                 };
-                self.metrics
-                    .messages_out
-                    .get_or_create(&TopicKind {
-                        topic: topic.clone(),
-                        kind: kind.to_owned(),
-                    })
-                    .inc();
+                self.out_counters[slot].inc();
             }
             Err((e, msg)) => {
                 self.failures.fetch_add(1, Ordering::SeqCst);
@@ -142,9 +137,12 @@ pub(crate) struct LoopContext {
     shutdown: Arc<AtomicBool>,
     /// A revoke or assign that failed in a callback: the loop stops on it.
     callback_error: Mutex<Option<String>>,
-    /// Asks input partitions' high watermarks, for cross-topic ordering.
-    watermark_client: BaseConsumer,
-    highs: Mutex<std::collections::HashMap<(usize, i32), (Instant, (i64, i64))>>,
+    /// Counters resolved once: decisions by (class, decision), and events
+    /// in by input and kind (auth, action, unparsed).
+    decision_counters: rustc_hash::FxHashMap<(&'static str, &'static str), Counter>,
+    events_in: Vec<[Counter; 3]>,
+    /// Input partitions' high watermarks, for cross-topic ordering.
+    watermarks: Arc<Watermarks>,
 }
 
 impl ClientContext for LoopContext {
@@ -275,30 +273,18 @@ impl LoopContext {
         }
     }
 
-    /// The (low, high) watermarks of an input partition, asked of the
-    /// broker on the watermark client (not the group consumer, whose
-    /// connection carries long-polling fetches), or the last answer if it
-    /// was asked after `since`: a watermark read before the message that
-    /// waits arrived says nothing of what was written after it.
-    fn watermarks(&self, input: usize, partition: i32, since: Instant) -> Option<(i64, i64)> {
-        let mut cache = self.highs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, w)) = cache.get(&(input, partition))
-            && *at >= since
-        {
-            return Some(*w);
+    /// `decisions{class, decision}`, resolved once per pair.
+    fn decision_counter(&self, class: &'static str, decision: &'static str) -> Counter {
+        if let Some(c) = self.decision_counters.get(&(class, decision)) {
+            return c.clone();
         }
-        let topic = &self.config.inputs[input].topic;
-        let asked = Instant::now();
-        match self.watermark_client.fetch_watermarks(topic, partition, Duration::from_secs(1)) {
-            Ok(w) => {
-                cache.insert((input, partition), (asked, w));
-                Some(w)
-            }
-            Err(e) => {
-                debug!(error = %e, topic, partition, "watermarks unknown");
-                None
-            }
-        }
+        self.metrics
+            .decisions
+            .get_or_create(&ClassDecision {
+                class: class.to_owned(),
+                decision: decision.to_owned(),
+            })
+            .clone()
     }
 
     /// Tells a new task where each input's messages will start: the
@@ -499,12 +485,7 @@ impl LoopContext {
             match outcome {
                 Outcome::Record { event_time, record } => {
                     let json = serde_json::to_vec(&*record).map_err(|e| e.to_string())?;
-                    self.metrics
-                        .decisions
-                        .get_or_create(&ClassDecision {
-                            class: record.trigger.sensitivity.as_str().to_owned(),
-                            decision: record.decision.as_str().to_owned(),
-                        })
+                    self.decision_counter(record.trigger.sensitivity.as_str(), record.decision.as_str())
                         .inc();
                     let delivery = Delivery::Record {
                         event_time_ms: event_time.millis(),
@@ -562,10 +543,10 @@ fn drain(
     for task in tasks.values_mut() {
         let partition = task.partition;
         let mut caught_up = |input: usize, next: Option<i64>, since: Instant| -> bool {
-            match ctx.watermarks(input, partition, since) {
-                Some((low, high)) => next.unwrap_or(low) >= high,
-                // Unknown: do not hold events back on it.
-                None => true,
+            match ctx.watermarks.get(input, partition, since) {
+                Reading::Known(low, high) => next.unwrap_or(low) >= high,
+                Reading::Unknown => true,
+                Reading::Pending => false,
             }
         };
         while let Some(mut pending) = task.next_ready(now, idle, &mut caught_up) {
@@ -626,6 +607,7 @@ pub(crate) fn run_loop(
     metrics: Arc<Metrics>,
     sessions: SessionCache,
     shutdown: Arc<AtomicBool>,
+    partitions: i32,
 ) -> Result<(), RunError> {
     let topics = &config.raw.topics;
     let mut producer_cfg = ClientConfig::new();
@@ -643,12 +625,24 @@ pub(crate) fn run_loop(
     for (k, v) in &config.raw.kafka.producer {
         producer_cfg.set(k, v);
     }
+    let out_counter = |topic: &str, kind: &str| {
+        metrics
+            .messages_out
+            .get_or_create(&TopicKind {
+                topic: topic.to_owned(),
+                kind: kind.to_owned(),
+            })
+            .clone()
+    };
+    let out_counters = [
+        out_counter(&topics.risk, "record"),
+        out_counter(&topics.dlq, "dlq"),
+        out_counter(&topics.state, "state"),
+    ];
     let producer: ThreadedProducer<ProduceContext> = producer_cfg
         .create_with_context(ProduceContext {
+            out_counters,
             metrics: Arc::clone(&metrics),
-            risk_topic: topics.risk.clone(),
-            dlq_topic: topics.dlq.clone(),
-            state_topic: topics.state.clone(),
             failures: AtomicU64::new(0),
             first_failure: Mutex::new(None),
         })
@@ -680,9 +674,47 @@ pub(crate) fn run_loop(
         .set("enable.auto.commit", "false")
         .create()
         .map_err(|e| RunError::Kafka(format!("watermark client: {e}")))?;
+    let watermarks = Arc::new(Watermarks::default());
+    let reader = {
+        let (w, stop) = (Arc::clone(&watermarks), Arc::clone(&shutdown));
+        let topics = config.inputs.iter().map(|i| i.topic.clone()).collect();
+        std::thread::Builder::new()
+            .name("watermarks".to_owned())
+            .spawn(move || w.read_loop(watermark_client, topics, partitions, stop))
+            .map_err(|e| RunError::Kafka(format!("watermark thread: {e}")))?
+    };
+    let mut decision_counters = rustc_hash::FxHashMap::default();
+    for class in ["low", "medium", "high", "critical"] {
+        for decision in ["allow", "step_up", "deny"] {
+            let c = metrics
+                .decisions
+                .get_or_create(&ClassDecision {
+                    class: class.to_owned(),
+                    decision: decision.to_owned(),
+                })
+                .clone();
+            decision_counters.insert((class, decision), c);
+        }
+    }
+    let events_in = config
+        .inputs
+        .iter()
+        .map(|i| {
+            ["auth", "action", "unparsed"].map(|kind| {
+                metrics
+                    .events_in
+                    .get_or_create(&TopicKind {
+                        topic: i.topic.clone(),
+                        kind: kind.to_owned(),
+                    })
+                    .clone()
+            })
+        })
+        .collect();
     let ctx = LoopContext {
-        watermark_client,
-        highs: Mutex::new(std::collections::HashMap::new()),
+        decision_counters,
+        events_in,
+        watermarks: Arc::clone(&watermarks),
         config: Arc::clone(&config),
         engine,
         metrics: Arc::clone(&metrics),
@@ -748,15 +780,9 @@ pub(crate) fn run_loop(
                 let kind = pending
                     .items
                     .iter()
-                    .find_map(|i| i.as_ref().ok().map(|e| e.kind().as_str()))
-                    .unwrap_or("unparsed");
-                metrics
-                    .events_in
-                    .get_or_create(&TopicKind {
-                        topic: m.topic().to_owned(),
-                        kind: kind.to_owned(),
-                    })
-                    .inc();
+                    .find_map(|i| i.as_ref().ok().map(|e| e.kind()))
+                    .map_or(2, |k| usize::from(k != riskstream_schemas::EventKind::Auth));
+                consumer.context().events_in[input][kind].inc();
                 let partition = m.partition();
                 drop(m);
                 let mut tasks = consumer.context().lock_tasks();
@@ -780,6 +806,8 @@ pub(crate) fn run_loop(
             last_checkpoint = Instant::now();
         }
     };
+    shutdown.store(true, Ordering::Relaxed);
+    let _ = reader.join();
     match result {
         Ok(()) => {
             info!("shutting down: draining and committing");

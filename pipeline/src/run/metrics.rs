@@ -127,20 +127,19 @@ impl Collector for LatencyCollector {
                 MetricType::Histogram,
             )?;
             m.encode_histogram::<Vec<(String, String)>>(sum, h.len(), &buckets, None)?;
+            drop(m);
+            let name = format!("{}_quantile", latency.name);
+            let mut d = encoder.encode_descriptor(
+                &name,
+                "quantiles of the distribution above, exact to 3 significant digits",
+                None,
+                MetricType::Gauge,
+            )?;
             for (q, label) in [(0.5, "0.5"), (0.99, "0.99"), (0.999, "0.999")] {
-                let name = format!("{}_quantile_seconds", latency.name);
-                let v = h.value_at_quantile(q) as f64 / 1e6;
                 let g: Gauge<f64, std::sync::atomic::AtomicU64> = Gauge::default();
-                g.set(v);
+                g.set(h.value_at_quantile(q) as f64 / 1e6);
                 let labels = [("quantile", label)];
-                let mut d = encoder.encode_descriptor(
-                    &name,
-                    "quantile of the distribution above, exact to 3 significant digits",
-                    None,
-                    MetricType::Gauge,
-                )?;
-                let m = d.encode_family(&labels)?;
-                g.encode(m)?;
+                g.encode(d.encode_family(&labels)?)?;
             }
         }
         Ok(())
@@ -267,6 +266,11 @@ mod tests {
         assert!(text.contains("riskstream_latency_from_event_time_seconds_bucket{le=\"0.002\"} 1"), "{text}");
         assert!(text.contains("riskstream_latency_from_event_time_seconds_count 2"), "{text}");
         assert!(text.contains("quantile=\"0.99\""), "{text}");
+        assert_eq!(
+            text.matches("# TYPE riskstream_latency_from_event_time_seconds_quantile gauge").count(),
+            1,
+            "one family for the three quantiles:\n{text}"
+        );
         let (p50, p99, _, n) = m.latency_event_time.quantiles_us();
         assert_eq!(n, 2);
         assert!((1495..=1505).contains(&p50), "{p50}");

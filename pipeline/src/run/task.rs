@@ -306,8 +306,7 @@ impl PartitionTask {
             let tenants = self.tenants.get(&id).cloned().unwrap_or_default();
             let snapshots: Vec<Vec<u8>> = tenants
                 .iter()
-                .filter_map(|t| self.engine.principal_snapshot(t, &id))
-                .map(|s| s.to_bytes())
+                .filter_map(|t| self.engine.principal_snapshot_bytes(t, &id))
                 .collect();
             if snapshots.is_empty() {
                 self.tenants.remove(&id);

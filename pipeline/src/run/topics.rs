@@ -45,7 +45,19 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
     let inputs: Vec<&str> = config.inputs.iter().map(|i| i.topic.as_str()).collect();
     let mut all = inputs.clone();
     all.extend([t.risk.as_str(), t.dlq.as_str(), t.state.as_str()]);
-    let existing = partition_counts(&admin, &all)?;
+    // The cluster may still be starting: retry the first contact.
+    let mut attempt = 0;
+    let existing = loop {
+        match partition_counts(&admin, &all) {
+            Ok(c) => break c,
+            Err(e) if attempt < 12 => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "cluster not reachable yet; retrying in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
 
     let input_partitions = inputs
         .iter()
