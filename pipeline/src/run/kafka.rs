@@ -549,9 +549,17 @@ fn drain(
                 Reading::Pending => false,
             }
         };
+        let forced = task.out_of_order;
         while let Some(mut pending) = task.next_ready(now, idle, &mut caught_up) {
             let outcomes = task.score(&mut pending);
             ctx.emit(task.partition, &pending, outcomes)?;
+        }
+        if task.out_of_order > forced {
+            warn!(
+                partition,
+                released = task.out_of_order - forced,
+                "scored without waiting longer for an earlier event the broker holds on another input topic"
+            );
         }
         if let Some(d) = task.deadline(now, idle) {
             next = Some(next.map_or(d, |n: Instant| n.min(d)));

@@ -128,12 +128,14 @@ pub struct PartitionTask {
     processed: Vec<Option<i64>>,
     /// Offset after the last message fetched per input topic.
     next_offset: Vec<Option<i64>>,
+    /// Messages released by [`ORDER_WAIT_CAP`], possibly out of order.
+    pub out_of_order: u64,
 }
 
 /// The longest an event waits for an earlier one the broker holds on
 /// another input topic: past it, the consumer is not fetching that topic
 /// (a broker in trouble) and holding events back would only add latency.
-pub const ORDER_WAIT_CAP: Duration = Duration::from_secs(2);
+pub const ORDER_WAIT_CAP: Duration = Duration::from_secs(10);
 
 impl PartitionTask {
     /// A task for `partition` with `inputs` input topics, on `engine`
@@ -149,6 +151,7 @@ impl PartitionTask {
             networks_dirty: false,
             processed: vec![None; inputs],
             next_offset: vec![None; inputs],
+            out_of_order: 0,
         }
     }
 
@@ -234,14 +237,20 @@ impl PartitionTask {
         let b = best?;
         let head = &self.queues[b][0];
         let waited = now.saturating_duration_since(head.received);
-        let go = all_present
+        let in_order = all_present
             || head.order == i64::MIN
-            || waited >= ORDER_WAIT_CAP
             || (waited >= idle
                 && (0..self.queues.len())
                     .filter(|j| self.queues[*j].is_empty())
                     .all(|j| caught_up(j, self.next_offset[j], head.received)));
-        if go { self.queues[b].pop_front() } else { None }
+        if in_order {
+            self.queues[b].pop_front()
+        } else if waited >= ORDER_WAIT_CAP {
+            self.out_of_order += 1;
+            self.queues[b].pop_front()
+        } else {
+            None
+        }
     }
 
     /// When the earliest queued message should be looked at again.
