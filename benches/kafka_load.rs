@@ -80,7 +80,7 @@ fn main() {
         .set("bootstrap.servers", &a.brokers)
         .set("group.id", "kafka-load")
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "5")
+        .set("fetch.wait.max.ms", "100")
         .create()
         .unwrap();
     let md = consumer.fetch_metadata(Some("session-risk"), Duration::from_secs(10)).unwrap();
