@@ -63,9 +63,17 @@ fn main() {
     }
     let text = std::fs::read_to_string(&a.events).unwrap();
     let mut events: Vec<(&'static str, String, String, &str)> = Vec::new();
-    for line in text.lines().filter(|l| !l.is_empty()).take(a.limit.unwrap_or(usize::MAX)) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .take(a.limit.unwrap_or(usize::MAX))
+    {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let topic = if v["kind"] == "auth" { "auth-events" } else { "action-events" };
+        let topic = if v["kind"] == "auth" {
+            "auth-events"
+        } else {
+            "action-events"
+        };
         events.push((
             topic,
             v["principal"]["id"].as_str().unwrap().to_owned(),
@@ -83,17 +91,26 @@ fn main() {
         .set("fetch.wait.max.ms", "100")
         .create()
         .unwrap();
-    let md = consumer.fetch_metadata(Some("session-risk"), Duration::from_secs(10)).unwrap();
+    let md = consumer
+        .fetch_metadata(Some("session-risk"), Duration::from_secs(10))
+        .unwrap();
     let partitions = md.topics()[0].partitions().len() as i32;
-    assert!(partitions > 0, "session-risk does not exist: is `riskstream run` up?");
+    assert!(
+        partitions > 0,
+        "session-risk does not exist: is `riskstream run` up?"
+    );
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        let (_, high) = consumer.fetch_watermarks("session-risk", p, Duration::from_secs(10)).unwrap();
-        tpl.add_partition_offset("session-risk", p, Offset::Offset(high)).unwrap();
+        let (_, high) = consumer
+            .fetch_watermarks("session-risk", p, Duration::from_secs(10))
+            .unwrap();
+        tpl.add_partition_offset("session-risk", p, Offset::Offset(high))
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
 
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(n)));
+    let sent: Arc<Mutex<HashMap<String, Instant>>> =
+        Arc::new(Mutex::new(HashMap::with_capacity(n)));
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         let sent = Arc::clone(&sent);
@@ -104,8 +121,12 @@ fn main() {
             let mut last = Instant::now();
             let mut seen = std::collections::HashSet::with_capacity(n);
             let mut idle_since = Instant::now();
-            while seen.len() < n && !(done.load(Ordering::Relaxed) && idle_since.elapsed() > Duration::from_secs(30)) {
-                let Some(m) = consumer.poll(Duration::from_millis(50)) else { continue };
+            while seen.len() < n
+                && !(done.load(Ordering::Relaxed) && idle_since.elapsed() > Duration::from_secs(30))
+            {
+                let Some(m) = consumer.poll(Duration::from_millis(50)) else {
+                    continue;
+                };
                 let m = m.unwrap();
                 let now = Instant::now();
                 idle_since = now;
@@ -115,7 +136,8 @@ fn main() {
                     continue;
                 }
                 if let Some(t) = sent.lock().unwrap().get(id) {
-                    hist.record(now.duration_since(*t).as_micros().max(1) as u64).unwrap();
+                    hist.record(now.duration_since(*t).as_micros().max(1) as u64)
+                        .unwrap();
                 }
                 first.get_or_insert(now);
                 last = now;
@@ -140,7 +162,9 @@ fn main() {
             }
         }
         sent.lock().unwrap().insert(id.clone(), Instant::now());
-        let mut rec = BaseRecord::<str, str>::to(topic).key(key.as_str()).payload(*line);
+        let mut rec = BaseRecord::<str, str>::to(topic)
+            .key(key.as_str())
+            .payload(*line);
         loop {
             match producer.send(rec) {
                 Ok(()) => break,
@@ -156,7 +180,10 @@ fn main() {
     done.store(true, Ordering::Relaxed);
     let (hist, first, last, scored) = reader.join().unwrap();
     let span = first.map_or(0.0, |f| last.duration_since(started.min(f)).as_secs_f64());
-    println!("events: {n}, produced in {produce_s:.2} s ({:.0}/s)", n as f64 / produce_s);
+    println!(
+        "events: {n}, produced in {produce_s:.2} s ({:.0}/s)",
+        n as f64 / produce_s
+    );
     println!(
         "records: {scored} distinct, last one {span:.2} s after the first event was produced: {:.0} events/s end to end",
         scored as f64 / span.max(1e-9)

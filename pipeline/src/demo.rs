@@ -12,8 +12,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::producer::DefaultProducerContext;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::run::{RawRunConfig, RunError};
@@ -100,10 +100,17 @@ pub fn demo(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoSummary, RunE
         let feed = scope.spawn(|| -> Result<(), RunError> {
             let started = Instant::now();
             for (n, line) in lines.iter().enumerate() {
-                let v: serde_json::Value = serde_json::from_str(line).map_err(|e| err("fixture", e))?;
-                let topic = if v["kind"] == "auth" { "auth-events" } else { "action-events" };
+                let v: serde_json::Value =
+                    serde_json::from_str(line).map_err(|e| err("fixture", e))?;
+                let topic = if v["kind"] == "auth" {
+                    "auth-events"
+                } else {
+                    "action-events"
+                };
                 let key = v["principal"]["id"].as_str().unwrap_or_default().to_owned();
-                let mut record = BaseRecord::<str, str>::to(topic).key(key.as_str()).payload(*line);
+                let mut record = BaseRecord::<str, str>::to(topic)
+                    .key(key.as_str())
+                    .payload(*line);
                 loop {
                     match producer.send(record) {
                         Ok(()) => break,
@@ -118,10 +125,13 @@ pub fn demo(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoSummary, RunE
                     std::thread::sleep(wait);
                 }
             }
-            producer.flush(Duration::from_secs(30)).map_err(|e| err("flush", e))
+            producer
+                .flush(Duration::from_secs(30))
+                .map_err(|e| err("flush", e))
         });
         let summary = watch(&brokers, opts.partitions, total, out);
-        feed.join().map_err(|_| err("producer thread", "panicked"))??;
+        feed.join()
+            .map_err(|_| err("producer thread", "panicked"))??;
         summary
     });
     let _ = stop_tx.send(());
@@ -136,7 +146,12 @@ pub fn demo(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoSummary, RunE
 
 /// Reads `session-risk` until every event has a record, printing each
 /// change of a session's decision for its next sensitive action.
-fn watch(brokers: &str, partitions: i32, total: usize, out: &mut dyn Write) -> Result<DemoSummary, RunError> {
+fn watch(
+    brokers: &str,
+    partitions: i32,
+    total: usize,
+    out: &mut dyn Write,
+) -> Result<DemoSummary, RunError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "riskstream-demo-watch")
@@ -161,12 +176,19 @@ fn watch(brokers: &str, partitions: i32, total: usize, out: &mut dyn Write) -> R
     );
     while events.len() < total {
         if last_progress.elapsed() > deadline_idle {
-            return Err(err("watch", format!("no record for 30 s; {} of {total} scored", events.len())));
+            return Err(err(
+                "watch",
+                format!("no record for 30 s; {} of {total} scored", events.len()),
+            ));
         }
-        let Some(m) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
         let m = m.map_err(|e| err("consume", e))?;
         let Some(payload) = m.payload() else { continue };
-        let Ok(r) = serde_json::from_slice::<serde_json::Value>(payload) else { continue };
+        let Ok(r) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            continue;
+        };
         last_progress = Instant::now();
         if let Some(id) = r["trigger"]["event_id"].as_str() {
             events.insert(id.to_owned());

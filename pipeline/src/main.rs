@@ -399,7 +399,10 @@ fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
     };
     let raw = RawRunConfig::load(args.config.as_deref(), &overrides)?;
     if args.print_config {
-        print!("{}", toml::to_string_pretty(&raw).context("printing the configuration")?);
+        print!(
+            "{}",
+            toml::to_string_pretty(&raw).context("printing the configuration")?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let config = raw.build()?;

@@ -83,13 +83,20 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
         "riskstream_consumer_lag{topic=\"auth-events\",partition=\"0\"}",
         "riskstream_principals ",
     ] {
-        assert!(metrics.contains(needle), "{needle} missing from /metrics:\n{metrics}");
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from /metrics:\n{metrics}"
+        );
     }
 
     // Graceful stop: drains, commits, exits 0 within the deadline.
     let status = first.terminate(Duration::from_secs(20));
     assert!(status.success(), "exit {status}:\n{}", first.log_text());
-    assert!(first.log_text().contains("committed; stopped"), "{}", first.log_text());
+    assert!(
+        first.log_text().contains("committed; stopped"),
+        "{}",
+        first.log_text()
+    );
 
     // The rest, and bad input, to a new instance that restores the state
     // from the changelog.
@@ -109,23 +116,38 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
     second.wait_ready(Duration::from_secs(60));
     let expected = expected_records(&msgs, &producer.partitions());
     assert!(
-        risk.read_until(Duration::from_secs(120), |c| c.events.len() >= expected.len()),
+        risk.read_until(Duration::from_secs(120), |c| c.events.len()
+            >= expected.len()),
         "not every event scored:\n{}",
         second.log_text()
     );
     let duplicates = check_records(&risk.messages, &expected);
     eprintln!("{} records, {} duplicates", risk.messages.len(), duplicates);
-    assert!(second.log_text().contains("state restored"), "{}", second.log_text());
+    assert!(
+        second.log_text().contains("state restored"),
+        "{}",
+        second.log_text()
+    );
 
     let mut dlq = TestConsumer::new(&brokers, "riskstream.dlq");
-    assert!(dlq.read_until(Duration::from_secs(60), |c| c.messages.len() >= bad.len()), "dead letters missing");
-    let mut reasons: Vec<&str> = dlq.messages.iter().map(|m| m.headers["error"].as_str()).collect();
+    assert!(
+        dlq.read_until(Duration::from_secs(60), |c| c.messages.len() >= bad.len()),
+        "dead letters missing"
+    );
+    let mut reasons: Vec<&str> = dlq
+        .messages
+        .iter()
+        .map(|m| m.headers["error"].as_str())
+        .collect();
     reasons.sort_unstable();
     let mut want: Vec<&str> = bad.iter().map(|(_, r)| *r).collect();
     want.sort_unstable();
     assert_eq!(reasons, want);
     for m in &dlq.messages {
-        let original = bad.iter().find(|(b, _)| Some(&b.value) == m.value.as_ref()).expect("original bytes");
+        let original = bad
+            .iter()
+            .find(|(b, _)| Some(&b.value) == m.value.as_ref())
+            .expect("original bytes");
         assert_eq!(m.headers["source.topic"], original.0.topic);
         assert_eq!(m.key.as_deref(), Some(&b"u-bad"[..]));
         assert!(m.headers["source.offset"].parse::<i64>().is_ok());
@@ -162,7 +184,12 @@ fn two_instances_then_sigkill_lose_nothing() {
             })
             .unwrap_or(0)
     };
-    assert!(owned(&a) >= 1 && owned(&b) >= 1, "a owns {}, b owns {}", owned(&a), owned(&b));
+    assert!(
+        owned(&a) >= 1 && owned(&b) >= 1,
+        "a owns {}, b owns {}",
+        owned(&a),
+        owned(&b)
+    );
 
     // SIGKILL mid-stream: no commit, no goodbye.
     let feeder = std::thread::scope(|s| {
@@ -174,14 +201,18 @@ fn two_instances_then_sigkill_lose_nothing() {
     feeder.unwrap();
     let expected = expected_records(&msgs, &producer.partitions());
     assert!(
-        risk.read_until(Duration::from_secs(180), |c| c.events.len() >= expected.len()),
+        risk.read_until(Duration::from_secs(180), |c| c.events.len()
+            >= expected.len()),
         "events lost after SIGKILL: {} of {}\n{}",
         risk.events.len(),
         expected.len(),
         b.log_text()
     );
     let duplicates = check_records(&risk.messages, &expected);
-    eprintln!("{} records, {duplicates} duplicates after the kill", risk.messages.len());
+    eprintln!(
+        "{} records, {duplicates} duplicates after the kill",
+        risk.messages.len()
+    );
     assert_eq!(owned(&b), 3, "the survivor owns every partition");
     assert!(b.terminate(Duration::from_secs(20)).success());
 }
@@ -192,7 +223,10 @@ fn broker_outage_reports_not_ready_and_loses_nothing() {
         return;
     }
     let outage = Duration::from_secs(
-        std::env::var("RISKSTREAM_OUTAGE_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15),
+        std::env::var("RISKSTREAM_OUTAGE_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(15),
     );
     let broker = Broker::start();
     let brokers = broker.brokers();
@@ -215,14 +249,23 @@ fn broker_outage_reports_not_ready_and_loses_nothing() {
         std::thread::sleep(Duration::from_millis(250));
     }
     broker.resume();
-    assert!(saw_not_ready, "/readyz never reported the outage:\n{}", p.log_text());
-    assert!(p.child.try_wait().unwrap().is_none(), "pipeline died in the outage:\n{}", p.log_text());
+    assert!(
+        saw_not_ready,
+        "/readyz never reported the outage:\n{}",
+        p.log_text()
+    );
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "pipeline died in the outage:\n{}",
+        p.log_text()
+    );
     p.wait_ready(Duration::from_secs(90));
 
     producer.send(&msgs, third..msgs.len(), None);
     let expected = expected_records(&msgs, &producer.partitions());
     assert!(
-        risk.read_until(Duration::from_secs(180), |c| c.events.len() >= expected.len()),
+        risk.read_until(Duration::from_secs(180), |c| c.events.len()
+            >= expected.len()),
         "events lost in the outage: {} of {}\n{}",
         risk.events.len(),
         expected.len(),
@@ -241,14 +284,32 @@ fn refuses_input_topics_that_are_not_copartitioned() {
     let brokers = broker.brokers();
     // Both input topics exist already, with different partition counts.
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        rdkafka::config::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rdkafka::config::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let topics = [
-            rdkafka::admin::NewTopic::new("auth-events", 2, rdkafka::admin::TopicReplication::Fixed(1)),
-            rdkafka::admin::NewTopic::new("action-events", 3, rdkafka::admin::TopicReplication::Fixed(1)),
+            rdkafka::admin::NewTopic::new(
+                "auth-events",
+                2,
+                rdkafka::admin::TopicReplication::Fixed(1),
+            ),
+            rdkafka::admin::NewTopic::new(
+                "action-events",
+                3,
+                rdkafka::admin::TopicReplication::Fixed(1),
+            ),
         ];
-        for r in admin.create_topics(&topics, &rdkafka::admin::AdminOptions::new()).await.unwrap() {
+        for r in admin
+            .create_topics(&topics, &rdkafka::admin::AdminOptions::new())
+            .await
+            .unwrap()
+        {
             r.unwrap();
         }
     });
@@ -258,7 +319,11 @@ fn refuses_input_topics_that_are_not_copartitioned() {
         if let Some(s) = p.child.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "did not refuse:\n{}", p.log_text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not refuse:\n{}",
+            p.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(!status.success());
@@ -279,15 +344,26 @@ fn a_native_format_topic_maps_through_its_adapter() {
     }
     let sample = workspace().join("../shared/data/idp/elastic/okta/test-okta-system-events.log");
     let Ok(text) = std::fs::read_to_string(&sample) else {
-        eprintln!("a_native_format_topic_maps_through_its_adapter: skipped: {} is absent", sample.display());
+        eprintln!(
+            "a_native_format_topic_maps_through_its_adapter: skipped: {} is absent",
+            sample.display()
+        );
         return;
     };
     // What replay --format okta gives for the same records.
     let config = riskstream::replay::EngineOptions::default().load().unwrap();
-    let mut replayer = riskstream::replay::Replayer::new(config.engine(), riskstream_schemas::ParseLimits::default());
-    replayer.set_format(riskstream_adapters::Format::Okta, riskstream_adapters::AdapterOptions::default());
+    let mut replayer = riskstream::replay::Replayer::new(
+        config.engine(),
+        riskstream_schemas::ParseLimits::default(),
+    );
+    replayer.set_format(
+        riskstream_adapters::Format::Okta,
+        riskstream_adapters::AdapterOptions::default(),
+    );
     let mut sink = riskstream::replay::JsonLines(Vec::new());
-    replayer.run(text.as_bytes(), "okta", &mut sink, None).unwrap();
+    replayer
+        .run(text.as_bytes(), "okta", &mut sink, None)
+        .unwrap();
     // The sample reuses event ids across principals, so records are
     // compared as a whole, not by id.
     let mut expected: Vec<serde_json::Value> = sink
@@ -298,11 +374,19 @@ fn a_native_format_topic_maps_through_its_adapter() {
         .collect();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let summary = replayer.finish();
-    assert_eq!((summary.lines, summary.records), (20, 15), "the sample's counts (docs/ADAPTERS.md)");
+    assert_eq!(
+        (summary.lines, summary.records),
+        (20, 15),
+        "the sample's counts (docs/ADAPTERS.md)"
+    );
 
     let broker = Broker::start();
     let brokers = broker.brokers();
-    let mut p = Pipeline::start("okta", &brokers, "[[inputs]]\ntopic = \"okta-log\"\nformat = \"okta\"\n");
+    let mut p = Pipeline::start(
+        "okta",
+        &brokers,
+        "[[inputs]]\ntopic = \"okta-log\"\nformat = \"okta\"\n",
+    );
     p.wait_ready(Duration::from_secs(60));
     // One key: one partition, one engine, the order of the file.
     let msgs: Vec<Outgoing> = lines
@@ -335,7 +419,11 @@ fn a_native_format_topic_maps_through_its_adapter() {
     for m in &dlq.messages {
         assert_eq!(m.headers["error"], "unmapped_type", "{:?}", m.headers);
         assert_eq!(m.headers["source.topic"], "okta-log");
-        assert!(m.headers["error.detail"].starts_with("okta"), "{:?}", m.headers);
+        assert!(
+            m.headers["error.detail"].starts_with("okta"),
+            "{:?}",
+            m.headers
+        );
     }
     assert_eq!(dlq.messages.len(), 5);
     assert!(p.terminate(Duration::from_secs(20)).success());

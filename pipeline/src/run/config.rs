@@ -277,7 +277,9 @@ impl RawRunConfig {
         if overrides.no_create_topics {
             figment = figment.merge(Serialized::default("topics.create", false));
         }
-        figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))
     }
 
     /// Checks the rules across fields.
@@ -314,7 +316,11 @@ impl RawRunConfig {
                 .parse()
                 .map_err(|_| invalid(&field, &input.format, "unknown format"))?;
             if input.topic.trim().is_empty() {
-                return Err(invalid(&format!("inputs[{i}].topic"), "", "empty topic name"));
+                return Err(invalid(
+                    &format!("inputs[{i}].topic"),
+                    "",
+                    "empty topic name",
+                ));
             }
             if inputs.iter().any(|x: &InputTopic| x.topic == input.topic) {
                 return Err(invalid(
@@ -329,7 +335,11 @@ impl RawRunConfig {
             });
         }
         let t = &self.topics;
-        for (field, name) in [("topics.risk", &t.risk), ("topics.dlq", &t.dlq), ("topics.state", &t.state)] {
+        for (field, name) in [
+            ("topics.risk", &t.risk),
+            ("topics.dlq", &t.dlq),
+            ("topics.state", &t.state),
+        ] {
             if name.trim().is_empty() {
                 return Err(invalid(field, name, "empty topic name"));
             }
@@ -341,7 +351,11 @@ impl RawRunConfig {
             return Err(invalid("topics.partitions", t.partitions, "at least 1"));
         }
         if t.replication_factor < 1 {
-            return Err(invalid("topics.replication_factor", t.replication_factor, "at least 1"));
+            return Err(invalid(
+                "topics.replication_factor",
+                t.replication_factor,
+                "at least 1",
+            ));
         }
         let http = if self.http.listen.trim().is_empty() {
             None
@@ -432,7 +446,10 @@ impl RunConfig {
     /// librdkafka properties common to every client.
     pub fn common_properties(&self) -> BTreeMap<String, String> {
         let mut p = BTreeMap::new();
-        p.insert("bootstrap.servers".to_owned(), self.raw.kafka.brokers.clone());
+        p.insert(
+            "bootstrap.servers".to_owned(),
+            self.raw.kafka.brokers.clone(),
+        );
         p.extend(self.raw.kafka.properties.clone());
         p
     }
@@ -471,7 +488,10 @@ mod tests {
         let defaults = toml::to_string(&RawRunConfig::default()).unwrap();
         for line in defaults.lines().filter(|l| l.contains(" = ")) {
             let key = line.split(" = ").next().unwrap();
-            assert!(text.contains(&format!("{key} = ")), "{key} is not documented");
+            assert!(
+                text.contains(&format!("{key} = ")),
+                "{key} is not documented"
+            );
         }
     }
 
@@ -528,7 +548,10 @@ mod tests {
         let mut raw = RawRunConfig::default();
         raw.inputs[1].format = "splunk".to_owned();
         let e = raw.build().unwrap_err().to_string();
-        assert!(e.contains("inputs[1].format") && e.contains("splunk"), "{e}");
+        assert!(
+            e.contains("inputs[1].format") && e.contains("splunk"),
+            "{e}"
+        );
         let mut raw = RawRunConfig::default();
         raw.kafka
             .consumer
@@ -537,6 +560,11 @@ mod tests {
         assert!(e.contains("enable.auto.commit"), "{e}");
         let mut raw = RawRunConfig::default();
         raw.topics.state = "auth-events".to_owned();
-        assert!(raw.build().unwrap_err().to_string().contains("also an input"));
+        assert!(
+            raw.build()
+                .unwrap_err()
+                .to_string()
+                .contains("also an input")
+        );
     }
 }

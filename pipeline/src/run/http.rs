@@ -84,11 +84,9 @@ async fn readyz(State(s): State<AppState>) -> Response {
 
 async fn session(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     match s.sessions.get(&id) {
-        Some(held) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            held.1.clone(),
-        )
-            .into_response(),
+        Some(held) => {
+            ([(header::CONTENT_TYPE, "application/json")], held.1.clone()).into_response()
+        }
         None => (
             StatusCode::NOT_FOUND,
             axum::Json(serde_json::json!({"error": "no record of this session on this instance"})),

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -30,7 +31,6 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use riskstream_adapters::AdapterOptions;
 use riskstream_schemas::ParseLimits;
-use prometheus_client::metrics::counter::Counter;
 use tracing::{debug, error, info, warn};
 
 use super::config::RunConfig;
@@ -154,12 +154,16 @@ impl ClientContext for LoopContext {
             warn!("librdkafka statistics are not JSON");
             return;
         };
-        let Some(topics) = stats["topics"].as_object() else { return };
+        let Some(topics) = stats["topics"].as_object() else {
+            return;
+        };
         for (name, topic) in topics {
             if !self.config.inputs.iter().any(|i| &i.topic == name) {
                 continue;
             }
-            let Some(partitions) = topic["partitions"].as_object() else { continue };
+            let Some(partitions) = topic["partitions"].as_object() else {
+                continue;
+            };
             for (p, part) in partitions {
                 let Ok(p) = p.parse::<i32>() else { continue };
                 let field = |k: &str| part[k].as_i64().unwrap_or(-1);
@@ -319,9 +323,12 @@ impl LoopContext {
         for (k, v) in self.config.common_properties() {
             cfg.set(k, v);
         }
-        cfg.set("group.id", format!("{}.restore", self.config.raw.kafka.group_id))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false");
+        cfg.set(
+            "group.id",
+            format!("{}.restore", self.config.raw.kafka.group_id),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
         let reader: BaseConsumer = cfg.create().map_err(|e| e.to_string())?;
         let topic = &self.config.raw.topics.state;
         let (low, high) = reader
@@ -359,8 +366,13 @@ impl LoopContext {
                 }
             }
         }
-        info!(partition = p, applied, skipped, ms = started.elapsed().as_millis() as u64,
-              "state restored");
+        info!(
+            partition = p,
+            applied,
+            skipped,
+            ms = started.elapsed().as_millis() as u64,
+            "state restored"
+        );
         Ok(task)
     }
 
@@ -376,9 +388,12 @@ impl LoopContext {
         let mut offsets = TopicPartitionList::new();
         for task in tasks.values_mut() {
             for (key, value) in task.take_changelog() {
-                let record = BaseRecord::with_opaque_to(&self.config.raw.topics.state, Box::new(Delivery::State))
-                    .key(key.as_bytes())
-                    .partition(task.partition);
+                let record = BaseRecord::with_opaque_to(
+                    &self.config.raw.topics.state,
+                    Box::new(Delivery::State),
+                )
+                .key(key.as_bytes())
+                .partition(task.partition);
                 let record = match &value {
                     Some(v) => record.payload(v.as_slice()),
                     None => record,
@@ -387,7 +402,11 @@ impl LoopContext {
             }
             for (input, offset) in task.take_offsets() {
                 offsets
-                    .add_partition_offset(&self.config.inputs[input].topic, task.partition, Offset::Offset(offset))
+                    .add_partition_offset(
+                        &self.config.inputs[input].topic,
+                        task.partition,
+                        Offset::Offset(offset),
+                    )
                     .map_err(|e| e.to_string())?;
             }
         }
@@ -424,7 +443,10 @@ impl LoopContext {
     }
 
     /// Sends one message, waiting while librdkafka's queue is full.
-    fn send<'a>(&self, mut record: BaseRecord<'a, [u8], [u8], Box<Delivery>>) -> Result<(), String> {
+    fn send<'a>(
+        &self,
+        mut record: BaseRecord<'a, [u8], [u8], Box<Delivery>>,
+    ) -> Result<(), String> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -456,7 +478,9 @@ impl LoopContext {
                     if self.shutdown.load(Ordering::Relaxed)
                         && started.elapsed() > self.config.shutdown_deadline
                     {
-                        return Err("shutdown deadline passed with messages unacknowledged".to_owned());
+                        return Err(
+                            "shutdown deadline passed with messages unacknowledged".to_owned()
+                        );
                     }
                 }
                 Err(e) => return Err(format!("flush: {e}")),
@@ -472,21 +496,31 @@ impl LoopContext {
                 .ok()
                 .and_then(|f| f.clone())
                 .unwrap_or_default();
-            return Err(format!("{failures} messages could not be delivered, first: {first}"));
+            return Err(format!(
+                "{failures} messages could not be delivered, first: {first}"
+            ));
         }
         Ok(())
     }
 
     /// Produces what one message came to.
-    fn emit(&self, partition: i32, pending: &Pending, outcomes: Vec<Outcome>) -> Result<(), String> {
+    fn emit(
+        &self,
+        partition: i32,
+        pending: &Pending,
+        outcomes: Vec<Outcome>,
+    ) -> Result<(), String> {
         let topics = &self.config.raw.topics;
         let source_topic = &self.config.inputs[pending.input].topic;
         for outcome in outcomes {
             match outcome {
                 Outcome::Record { event_time, record } => {
                     let json = serde_json::to_vec(&*record).map_err(|e| e.to_string())?;
-                    self.decision_counter(record.trigger.sensitivity.as_str(), record.decision.as_str())
-                        .inc();
+                    self.decision_counter(
+                        record.trigger.sensitivity.as_str(),
+                        record.decision.as_str(),
+                    )
+                    .inc();
                     let delivery = Delivery::Record {
                         event_time_ms: event_time.millis(),
                         broker_time_ms: pending.broker_time_ms,
@@ -498,7 +532,11 @@ impl LoopContext {
                     )?;
                     self.sessions.insert(&record.session, record.seq, json);
                 }
-                Outcome::Reject { reason, field, detail } => {
+                Outcome::Reject {
+                    reason,
+                    field,
+                    detail,
+                } => {
                     self.metrics
                         .rejects
                         .get_or_create(&Reason {
@@ -508,19 +546,38 @@ impl LoopContext {
                     let partition_s = partition.to_string();
                     let offset_s = pending.offset.to_string();
                     let mut headers = OwnedHeaders::new()
-                        .insert(Header { key: "error", value: Some(reason) })
-                        .insert(Header { key: "source.topic", value: Some(source_topic.as_str()) })
-                        .insert(Header { key: "source.partition", value: Some(partition_s.as_str()) })
-                        .insert(Header { key: "source.offset", value: Some(offset_s.as_str()) })
-                        .insert(Header { key: "error.detail", value: Some(detail.as_str()) });
+                        .insert(Header {
+                            key: "error",
+                            value: Some(reason),
+                        })
+                        .insert(Header {
+                            key: "source.topic",
+                            value: Some(source_topic.as_str()),
+                        })
+                        .insert(Header {
+                            key: "source.partition",
+                            value: Some(partition_s.as_str()),
+                        })
+                        .insert(Header {
+                            key: "source.offset",
+                            value: Some(offset_s.as_str()),
+                        })
+                        .insert(Header {
+                            key: "error.detail",
+                            value: Some(detail.as_str()),
+                        });
                     if let Some(f) = &field {
-                        headers = headers.insert(Header { key: "error.field", value: Some(f.as_str()) });
+                        headers = headers.insert(Header {
+                            key: "error.field",
+                            value: Some(f.as_str()),
+                        });
                     }
                     debug!(reason, detail, topic = %source_topic, partition, offset = pending.offset,
                            "input dead-lettered");
-                    let mut record = BaseRecord::with_opaque_to(&topics.dlq, Box::new(Delivery::DeadLetter))
-                        .payload(pending.payload.as_slice())
-                        .headers(headers);
+                    let mut record =
+                        BaseRecord::with_opaque_to(&topics.dlq, Box::new(Delivery::DeadLetter))
+                            .payload(pending.payload.as_slice())
+                            .headers(headers);
                     if let Some(k) = &pending.key {
                         record = record.key(k.as_slice());
                     }
@@ -573,7 +630,11 @@ fn drain(
 /// readiness signal. librdkafka's own broker state is no good for this: a
 /// broker that hangs (a partition, a paused process) keeps its TCP
 /// connection and stays "UP" until `socket.timeout.ms`, a minute.
-pub(crate) fn watch_brokers(config: &RunConfig, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) -> Result<std::thread::JoinHandle<()>, RunError> {
+pub(crate) fn watch_brokers(
+    config: &RunConfig,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, RunError> {
     let mut cfg = ClientConfig::new();
     for (k, v) in config.common_properties() {
         cfg.set(k, v);
@@ -599,7 +660,9 @@ pub(crate) fn watch_brokers(config: &RunConfig, metrics: Arc<Metrics>, stop: Arc
                     }
                 }
                 if up {
-                    metrics.last_broker_contact_ms.store(now_ms(), Ordering::Relaxed);
+                    metrics
+                        .last_broker_contact_ms
+                        .store(now_ms(), Ordering::Relaxed);
                 }
                 std::thread::sleep(Duration::from_secs(1).saturating_sub(started.elapsed()));
             }
@@ -678,7 +741,10 @@ pub(crate) fn run_loop(
         wm_cfg.set(k, v);
     }
     let watermark_client: BaseConsumer = wm_cfg
-        .set("group.id", format!("{}.watermarks", config.raw.kafka.group_id))
+        .set(
+            "group.id",
+            format!("{}.watermarks", config.raw.kafka.group_id),
+        )
         .set("enable.auto.commit", "false")
         .create()
         .map_err(|e| RunError::Kafka(format!("watermark client: {e}")))?;
@@ -754,11 +820,19 @@ pub(crate) fn run_loop(
         if shutdown.load(Ordering::Relaxed) {
             break Ok(());
         }
-        if let Some(e) = consumer.context().callback_error.lock().ok().and_then(|e| e.clone()) {
+        if let Some(e) = consumer
+            .context()
+            .callback_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+        {
             break Err(e);
         }
         let wait = match next_deadline {
-            Some(d) => d.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100)),
             None => Duration::from_millis(100),
         };
         match consumer.poll(wait) {

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -111,7 +111,9 @@ struct LatencyCollector(Arc<Metrics>);
 impl Collector for LatencyCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for latency in [&self.0.latency_event_time, &self.0.latency_broker_time] {
-            let Ok(h) = latency.histogram.lock() else { continue };
+            let Ok(h) = latency.histogram.lock() else {
+                continue;
+            };
             let buckets: Vec<(f64, u64)> = BUCKETS_S
                 .iter()
                 .map(|&s| {
@@ -127,7 +129,6 @@ impl Collector for LatencyCollector {
                 MetricType::Histogram,
             )?;
             m.encode_histogram::<Vec<(String, String)>>(sum, h.len(), &buckets, None)?;
-            drop(m);
             let name = format!("{}_quantile", latency.name);
             let mut d = encoder.encode_descriptor(
                 &name,
@@ -221,15 +222,47 @@ impl Metrics {
     /// The registry to encode at `/metrics`.
     pub fn registry(self: &Arc<Metrics>) -> Registry {
         let mut r = Registry::with_prefix("riskstream");
-        r.register("events_in", "input messages consumed", self.events_in.clone());
-        r.register("messages_out", "messages produced and acknowledged", self.messages_out.clone());
-        r.register("rejects", "inputs rejected, by reason", self.rejects.clone());
-        r.register("decisions", "risk records, by trigger class and decision", self.decisions.clone());
-        r.register("consumer_lag", "messages behind the end of each input partition", self.consumer_lag.clone());
-        r.register("principals", "principals held in state", self.principals.clone());
+        r.register(
+            "events_in",
+            "input messages consumed",
+            self.events_in.clone(),
+        );
+        r.register(
+            "messages_out",
+            "messages produced and acknowledged",
+            self.messages_out.clone(),
+        );
+        r.register(
+            "rejects",
+            "inputs rejected, by reason",
+            self.rejects.clone(),
+        );
+        r.register(
+            "decisions",
+            "risk records, by trigger class and decision",
+            self.decisions.clone(),
+        );
+        r.register(
+            "consumer_lag",
+            "messages behind the end of each input partition",
+            self.consumer_lag.clone(),
+        );
+        r.register(
+            "principals",
+            "principals held in state",
+            self.principals.clone(),
+        );
         r.register("sessions", "sessions held in state", self.sessions.clone());
-        r.register("partitions", "input partitions owned", self.partitions.clone());
-        r.register("checkpoints", "state checkpoints committed", self.checkpoints.clone());
+        r.register(
+            "partitions",
+            "input partitions owned",
+            self.partitions.clone(),
+        );
+        r.register(
+            "checkpoints",
+            "state checkpoints committed",
+            self.checkpoints.clone(),
+        );
         r.register_collector(Box::new(LatencyCollector(Arc::clone(self))));
         r
     }
@@ -263,11 +296,18 @@ mod tests {
             text.contains("riskstream_events_in_total{topic=\"auth-events\",kind=\"auth\"} 3"),
             "{text}"
         );
-        assert!(text.contains("riskstream_latency_from_event_time_seconds_bucket{le=\"0.002\"} 1"), "{text}");
-        assert!(text.contains("riskstream_latency_from_event_time_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("riskstream_latency_from_event_time_seconds_bucket{le=\"0.002\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("riskstream_latency_from_event_time_seconds_count 2"),
+            "{text}"
+        );
         assert!(text.contains("quantile=\"0.99\""), "{text}");
         assert_eq!(
-            text.matches("# TYPE riskstream_latency_from_event_time_seconds_quantile gauge").count(),
+            text.matches("# TYPE riskstream_latency_from_event_time_seconds_quantile gauge")
+                .count(),
             1,
             "one family for the three quantiles:\n{text}"
         );

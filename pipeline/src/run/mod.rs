@@ -109,8 +109,11 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
 
     let probe = kafka::watch_brokers(&config, Arc::clone(&metrics), Arc::clone(&stop))?;
     let worker = {
-        let (config, metrics, stop) = (Arc::clone(&config), Arc::clone(&metrics), Arc::clone(&stop));
-        tokio::task::spawn_blocking(move || kafka::run_loop(config, engine, metrics, sessions, stop, partitions as i32))
+        let (config, metrics, stop) =
+            (Arc::clone(&config), Arc::clone(&metrics), Arc::clone(&stop));
+        tokio::task::spawn_blocking(move || {
+            kafka::run_loop(config, engine, metrics, sessions, stop, partitions as i32)
+        })
     };
     tokio::pin!(worker);
     let result = tokio::select! {

@@ -282,7 +282,8 @@ impl PartitionTask {
                             if !self.dirty.contains(&event.principal.id) {
                                 self.dirty.insert(event.principal.id.clone());
                             }
-                            let tenants = self.tenants.entry(event.principal.id.clone()).or_default();
+                            let tenants =
+                                self.tenants.entry(event.principal.id.clone()).or_default();
                             if !tenants.contains(&event.tenant) {
                                 tenants.push(event.tenant.clone());
                             }
@@ -321,7 +322,8 @@ impl PartitionTask {
                 self.tenants.remove(&id);
                 out.push((id, None));
             } else {
-                let mut value = Vec::with_capacity(snapshots.iter().map(Vec::len).sum::<usize>() + 2);
+                let mut value =
+                    Vec::with_capacity(snapshots.iter().map(Vec::len).sum::<usize>() + 2);
                 value.push(b'[');
                 for (i, s) in snapshots.iter().enumerate() {
                     if i > 0 {
@@ -335,7 +337,10 @@ impl PartitionTask {
         }
         if self.networks_dirty {
             self.networks_dirty = false;
-            out.push((NETWORKS_KEY.to_owned(), Some(self.engine.networks_snapshot().to_bytes())));
+            out.push((
+                NETWORKS_KEY.to_owned(),
+                Some(self.engine.networks_snapshot().to_bytes()),
+            ));
         }
         out
     }
@@ -387,7 +392,17 @@ mod tests {
 
     fn pending(input: usize, offset: i64, bytes: &[u8], at: Instant) -> Pending {
         let format = Format::Contract;
-        Pending::parse(input, format, offset, Some(b"k"), Some(bytes), None, at, ParseLimits::default(), &AdapterOptions::default())
+        Pending::parse(
+            input,
+            format,
+            offset,
+            Some(b"k"),
+            Some(bytes),
+            None,
+            at,
+            ParseLimits::default(),
+            &AdapterOptions::default(),
+        )
     }
 
     fn task() -> PartitionTask {
@@ -406,14 +421,29 @@ mod tests {
             asked.push((input, next));
             input != 0 || next.unwrap_or(0) >= 2
         };
-        t.push(pending(1, 0, &event("a1", "u1", "action", "2026-11-30T10:00:05Z"), t0));
+        t.push(pending(
+            1,
+            0,
+            &event("a1", "u1", "action", "2026-11-30T10:00:05Z"),
+            t0,
+        ));
         // Only the action topic has data: it waits for the auth topic, and
         // past idle it still waits, since the broker holds auth messages.
         assert!(t.next_ready(t0, idle, &mut broker).is_none());
         assert!(t.next_ready(t0 + idle, idle, &mut broker).is_none());
         assert_eq!(t.deadline(t0, idle), Some(t0 + idle));
-        t.push(pending(0, 0, &event("l1", "u1", "auth", "2026-11-30T10:00:01Z"), t0));
-        t.push(pending(0, 1, &event("l2", "u1", "auth", "2026-11-30T10:00:09Z"), t0));
+        t.push(pending(
+            0,
+            0,
+            &event("l1", "u1", "auth", "2026-11-30T10:00:01Z"),
+            t0,
+        ));
+        t.push(pending(
+            0,
+            1,
+            &event("l2", "u1", "auth", "2026-11-30T10:00:09Z"),
+            t0,
+        ));
         let first = t.next_ready(t0, idle, &mut broker).unwrap();
         assert_eq!((first.input, first.offset), (0, 0));
         let second = t.next_ready(t0, idle, &mut broker).unwrap();
@@ -425,10 +455,18 @@ mod tests {
         assert_eq!((third.input, third.offset), (0, 1));
         assert_eq!(asked, vec![(0, None), (1, Some(1))]);
         // Nothing waits beyond the cap.
-        t.push(pending(1, 1, &event("a2", "u1", "action", "2026-11-30T10:00:10Z"), t0));
+        t.push(pending(
+            1,
+            1,
+            &event("a2", "u1", "action", "2026-11-30T10:00:10Z"),
+            t0,
+        ));
         let mut never = |_: usize, _: Option<i64>, _: Instant| false;
         assert!(t.next_ready(t0 + idle, idle, &mut never).is_none());
-        assert!(t.next_ready(t0 + ORDER_WAIT_CAP, idle, &mut never).is_some());
+        assert!(
+            t.next_ready(t0 + ORDER_WAIT_CAP, idle, &mut never)
+                .is_some()
+        );
     }
 
     #[test]
@@ -436,9 +474,17 @@ mod tests {
         let mut t = task();
         let t0 = Instant::now();
         t.push(pending(0, 0, b"{not json", t0));
-        let mut bad = t.next_ready(t0, Duration::from_secs(60), &mut |_, _, _| false).unwrap();
+        let mut bad = t
+            .next_ready(t0, Duration::from_secs(60), &mut |_, _, _| false)
+            .unwrap();
         let out = t.score(&mut bad);
-        assert!(matches!(out[..], [Outcome::Reject { reason: "not_json", .. }]));
+        assert!(matches!(
+            out[..],
+            [Outcome::Reject {
+                reason: "not_json",
+                ..
+            }]
+        ));
         assert_eq!(t.take_offsets(), vec![(0, 1)]);
 
         let events = [
@@ -467,7 +513,9 @@ mod tests {
         for bytes in [&again, &next] {
             let a = t.score(&mut pending(1, 9, bytes, t0));
             let b = restored.score(&mut pending(1, 9, bytes, t0));
-            let (Outcome::Record { record: ra, .. }, Outcome::Record { record: rb, .. }) = (&a[0], &b[0]) else {
+            let (Outcome::Record { record: ra, .. }, Outcome::Record { record: rb, .. }) =
+                (&a[0], &b[0])
+            else {
                 panic!("{a:?} {b:?}")
             };
             assert_eq!(ra, rb);

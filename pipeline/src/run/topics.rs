@@ -39,8 +39,9 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
     for (k, v) in config.common_properties() {
         cfg.set(k, v);
     }
-    let admin: AdminClient<DefaultClientContext> =
-        cfg.create().map_err(|e| RunError::Kafka(format!("admin client: {e}")))?;
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .create()
+        .map_err(|e| RunError::Kafka(format!("admin client: {e}")))?;
     let t = &config.raw.topics;
     let inputs: Vec<&str> = config.inputs.iter().map(|i| i.topic.as_str()).collect();
     let mut all = inputs.clone();
@@ -75,7 +76,10 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
             (t.dlq.as_str(), t.partitions as usize, &[][..]),
         ])
         .collect();
-    let missing: Vec<_> = wanted.iter().filter(|(n, _, _)| !existing.contains_key(*n)).collect();
+    let missing: Vec<_> = wanted
+        .iter()
+        .filter(|(n, _, _)| !existing.contains_key(*n))
+        .collect();
     if !missing.is_empty() {
         if !t.create {
             let names: Vec<&str> = missing.iter().map(|(n, _, _)| *n).collect();
@@ -98,7 +102,10 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
             })
             .collect();
         let results = admin
-            .create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))))
+            .create_topics(
+                &new,
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
             .await
             .map_err(|e| RunError::Kafka(format!("create topics: {e}")))?;
         for r in results {
@@ -133,7 +140,9 @@ pub fn check_copartitioned(
     let mut first: Option<(&str, usize)> = None;
     for name in inputs {
         let Some(&n) = counts.get(*name) else {
-            return Err(RunError::Topics(format!("input topic {name} does not exist")));
+            return Err(RunError::Topics(format!(
+                "input topic {name} does not exist"
+            )));
         };
         match first {
             None => first = Some((name, n)),
@@ -149,7 +158,9 @@ pub fn check_copartitioned(
         return Err(RunError::Topics("no input topic".to_owned()));
     };
     match counts.get(state) {
-        None => Err(RunError::Topics(format!("state topic {state} does not exist"))),
+        None => Err(RunError::Topics(format!(
+            "state topic {state} does not exist"
+        ))),
         Some(&s) if s < n => Err(RunError::Topics(format!(
             "state topic {state} has {s} partitions, fewer than the {n} of {f}"
         ))),
@@ -167,10 +178,14 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-        let e = check_copartitioned(&["a", "b"], "s", &counts).unwrap_err().to_string();
+        let e = check_copartitioned(&["a", "b"], "s", &counts)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a has 4") && e.contains("b has 6"), "{e}");
         assert_eq!(check_copartitioned(&["a"], "s", &counts).unwrap(), 4);
-        let e = check_copartitioned(&["b"], "s", &counts).unwrap_err().to_string();
+        let e = check_copartitioned(&["b"], "s", &counts)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("4 partitions, fewer than the 6"), "{e}");
     }
 }

@@ -60,7 +60,11 @@ pub fn broker_available(test: &str) -> bool {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A nisshi broker of this test's own.
@@ -96,12 +100,24 @@ impl Broker {
     /// Freezes the broker (SIGSTOP): connections stay open and nothing
     /// answers, as in a network partition.
     pub fn pause(&self) {
-        assert!(Command::new("kill").args(["-STOP", &self.pid()]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args(["-STOP", &self.pid()])
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 
     /// Thaws it (SIGCONT).
     pub fn resume(&self) {
-        assert!(Command::new("kill").args(["-CONT", &self.pid()]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args(["-CONT", &self.pid()])
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 }
 
@@ -157,7 +173,11 @@ commit_interval_ms = 200
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        Pipeline { child, http_port, log }
+        Pipeline {
+            child,
+            http_port,
+            log,
+        }
     }
 
     pub fn log_text(&self) -> String {
@@ -178,7 +198,11 @@ commit_interval_ms = 200
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("riskstream exited with {status}:\n{}", self.log_text());
             }
-            assert!(Instant::now() < deadline, "not ready in {within:?}:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "not ready in {within:?}:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -192,7 +216,11 @@ commit_interval_ms = 200
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "no exit {within:?} after SIGTERM:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "no exit {within:?} after SIGTERM:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -218,7 +246,10 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -231,7 +262,10 @@ impl ProducerContext for Reports {
     type DeliveryOpaque = Box<usize>;
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: Box<usize>) {
         let m = result.as_ref().expect("test produce failed");
-        self.0.lock().unwrap().push((*opaque, m.partition(), m.offset()));
+        self.0
+            .lock()
+            .unwrap()
+            .push((*opaque, m.partition(), m.offset()));
     }
 }
 
@@ -264,7 +298,9 @@ impl TestProducer {
         let started = Instant::now();
         for (n, i) in range.enumerate() {
             let m = &msgs[i];
-            let mut rec = BaseRecord::with_opaque_to(&m.topic, Box::new(i)).key(&m.key).payload(&m.value);
+            let mut rec = BaseRecord::with_opaque_to(&m.topic, Box::new(i))
+                .key(&m.key)
+                .payload(&m.value);
             loop {
                 match self.0.send(rec) {
                     Ok(()) => {
@@ -289,15 +325,35 @@ impl TestProducer {
 
     fn wait_delivered(&self, index: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.0.context().0.lock().unwrap().iter().rev().take(4).any(|(i, _, _)| *i == index) {
-            assert!(Instant::now() < deadline, "message {index} not acknowledged in 30 s");
+        while !self
+            .0
+            .context()
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .take(4)
+            .any(|(i, _, _)| *i == index)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "message {index} not acknowledged in 30 s"
+            );
             std::thread::sleep(Duration::from_micros(50));
         }
     }
 
     /// Partition of each message sent so far, by index.
     pub fn partitions(&self) -> HashMap<usize, i32> {
-        self.0.context().0.lock().unwrap().iter().map(|(i, p, _)| (*i, *p)).collect()
+        self.0
+            .context()
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(i, p, _)| (*i, *p))
+            .collect()
     }
 }
 
@@ -330,7 +386,9 @@ impl TestConsumer {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         let partitions = loop {
-            let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).unwrap();
+            let md = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .unwrap();
             let n = md.topics().first().map_or(0, |t| t.partitions().len());
             if n > 0 {
                 break n;
@@ -340,7 +398,8 @@ impl TestConsumer {
         };
         let mut tpl = TopicPartitionList::new();
         for p in 0..partitions as i32 {
-            tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
         }
         consumer.assign(&tpl).unwrap();
         TestConsumer {
@@ -354,7 +413,12 @@ impl TestConsumer {
     pub fn progress(&self, topic: &str) -> Vec<(i32, usize, i64, i64)> {
         let mut out = Vec::new();
         for p in 0..8 {
-            let Ok((_, high)) = self.consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) else { break };
+            let Ok((_, high)) = self
+                .consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+            else {
+                break;
+            };
             let read: Vec<&Consumed> = self.messages.iter().filter(|m| m.partition == p).collect();
             out.push((p, read.len(), read.last().map_or(-1, |m| m.offset), high));
         }
@@ -376,7 +440,11 @@ impl TestConsumer {
                     .map(|h| {
                         h.iter()
                             .map(|h| {
-                                (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
+                                (
+                                    h.key.to_owned(),
+                                    String::from_utf8_lossy(h.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
                             })
                             .collect()
                     })
@@ -423,16 +491,28 @@ pub fn fixture_messages() -> Vec<Outgoing> {
 /// What `riskstream replay` gives for each partition's events, scored in
 /// the order the pipeline scores them (event time, auth topic first on a
 /// tie, each topic in offset order): trigger event id -> record.
-pub fn expected_records(msgs: &[Outgoing], partitions: &HashMap<usize, i32>) -> HashMap<String, serde_json::Value> {
+pub fn expected_records(
+    msgs: &[Outgoing],
+    partitions: &HashMap<usize, i32>,
+) -> HashMap<String, serde_json::Value> {
     use riskstream::replay::{EngineOptions, JsonLines, Replayer};
     let config = EngineOptions::default().load().unwrap();
     let mut by_partition: BTreeMap<i32, Vec<(String, usize, usize)>> = BTreeMap::new();
     for (i, m) in msgs.iter().enumerate() {
-        let Some(p) = partitions.get(&i) else { continue };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.value) else { continue };
-        let Some(time) = v["time"].as_str() else { continue };
+        let Some(p) = partitions.get(&i) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.value) else {
+            continue;
+        };
+        let Some(time) = v["time"].as_str() else {
+            continue;
+        };
         let topic_rank = usize::from(m.topic != "auth-events");
-        by_partition.entry(*p).or_default().push((time.to_owned(), topic_rank, i));
+        by_partition
+            .entry(*p)
+            .or_default()
+            .push((time.to_owned(), topic_rank, i));
     }
     let mut out = HashMap::new();
     for (_, mut list) in by_partition {
@@ -442,9 +522,12 @@ pub fn expected_records(msgs: &[Outgoing], partitions: &HashMap<usize, i32>) -> 
             input.extend_from_slice(&msgs[*i].value);
             input.push(b'\n');
         }
-        let mut replayer = Replayer::new(config.engine(), riskstream_schemas::ParseLimits::default());
+        let mut replayer =
+            Replayer::new(config.engine(), riskstream_schemas::ParseLimits::default());
         let mut sink = JsonLines(Vec::new());
-        replayer.run(&input[..], "partition", &mut sink, None).unwrap();
+        replayer
+            .run(&input[..], "partition", &mut sink, None)
+            .unwrap();
         for line in sink.0.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let v: serde_json::Value = serde_json::from_slice(line).unwrap();
             out.insert(v["trigger"]["event_id"].as_str().unwrap().to_owned(), v);
@@ -462,14 +545,21 @@ pub fn check_records(read: &[Consumed], expected: &HashMap<String, serde_json::V
     for m in read {
         let v: serde_json::Value = serde_json::from_slice(m.value.as_ref().unwrap()).unwrap();
         let id = v["trigger"]["event_id"].as_str().unwrap().to_owned();
-        let want = expected.get(&id).unwrap_or_else(|| panic!("record for unknown event {id}"));
+        let want = expected
+            .get(&id)
+            .unwrap_or_else(|| panic!("record for unknown event {id}"));
         if &v != want {
             let diff: Vec<String> = want
                 .as_object()
                 .unwrap()
                 .iter()
                 .filter(|(k, w)| v.get(k.as_str()) != Some(w))
-                .map(|(k, w)| format!("{k}: got {} want {w}", v.get(k.as_str()).unwrap_or(&serde_json::Value::Null)))
+                .map(|(k, w)| {
+                    format!(
+                        "{k}: got {} want {w}",
+                        v.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+                    )
+                })
                 .collect();
             let session = v["session"].as_str().unwrap_or_default();
             let same: Vec<String> = read
@@ -477,14 +567,25 @@ pub fn check_records(read: &[Consumed], expected: &HashMap<String, serde_json::V
                 .filter_map(|r| {
                     let r: serde_json::Value = serde_json::from_slice(r.value.as_ref()?).ok()?;
                     (r["session"] == session).then(|| {
-                        format!("{} {} seq {} {}", r["trigger"]["event_id"], r["trigger"]["name"], r["seq"], r["time"])
+                        format!(
+                            "{} {} seq {} {}",
+                            r["trigger"]["event_id"], r["trigger"]["name"], r["seq"], r["time"]
+                        )
                     })
                 })
                 .collect();
             let mut want_same: Vec<(u64, String)> = expected
                 .values()
                 .filter(|r| r["session"] == session)
-                .map(|r| (r["seq"].as_u64().unwrap_or(0), format!("{} {} {}", r["trigger"]["event_id"], r["trigger"]["name"], r["time"])))
+                .map(|r| {
+                    (
+                        r["seq"].as_u64().unwrap_or(0),
+                        format!(
+                            "{} {} {}",
+                            r["trigger"]["event_id"], r["trigger"]["name"], r["time"]
+                        ),
+                    )
+                })
                 .collect();
             want_same.sort();
             panic!(
@@ -493,7 +594,11 @@ pub fn check_records(read: &[Consumed], expected: &HashMap<String, serde_json::V
             );
         }
         let session = v["session"].as_str().unwrap().to_owned();
-        assert_eq!(m.key.as_deref(), Some(session.as_bytes()), "key is the session");
+        assert_eq!(
+            m.key.as_deref(),
+            Some(session.as_bytes()),
+            "key is the session"
+        );
         let seq = v["seq"].as_u64().unwrap();
         let high = high_seq.entry((m.partition, session.clone())).or_insert(0);
         // A new seq is always the next one: duplicates repeat old seqs, a
@@ -505,6 +610,11 @@ pub fn check_records(read: &[Consumed], expected: &HashMap<String, serde_json::V
         *seen.entry(id).or_insert(0) += 1;
     }
     let missing: Vec<&String> = expected.keys().filter(|k| !seen.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "{} events without a record, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} events without a record, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
     seen.values().map(|n| n - 1).sum()
 }
