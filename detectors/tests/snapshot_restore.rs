@@ -178,11 +178,17 @@ fn snapshot_bytes_by_reference_restore_like_the_owned_snapshot() {
     let all = engine.snapshot_all();
     assert!(!all.is_empty());
     for s in &all {
-        let by_ref = engine.principal_snapshot_bytes(s.tenant(), s.principal()).unwrap();
+        let by_ref = engine
+            .principal_snapshot_bytes(s.tenant(), s.principal())
+            .unwrap();
         let owned: serde_json::Value = serde_json::from_slice(&s.to_bytes()).unwrap();
         let borrowed: serde_json::Value = serde_json::from_slice(&by_ref).unwrap();
         assert_eq!(owned, borrowed, "{}", s.principal());
         PrincipalSnapshot::from_bytes(&by_ref).unwrap();
     }
-    assert!(engine.principal_snapshot_bytes("nobody", "nobody").is_none());
+    assert!(
+        engine
+            .principal_snapshot_bytes("nobody", "nobody")
+            .is_none()
+    );
 }
