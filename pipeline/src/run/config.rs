@@ -25,7 +25,7 @@ pub enum ConfigError {
     /// The file, a variable or a flag does not parse, or names an unknown
     /// setting.
     #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
+    Load(Box<figment::Error>),
     /// A value that parses but breaks a rule.
     #[error("configuration: {field} = {value:?}: {reason}")]
     Invalid {
