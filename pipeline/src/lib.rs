@@ -6,6 +6,8 @@
 //! - [`replay`]: reads JSON Lines (plain or gzip), runs the engine, writes
 //!   risk records (JSON Lines, or Parquet through [`parquet_out`]) and
 //!   rejects, and summarises;
+//! - [`caep`]: CAEP 1.0 Security Event Tokens (signed, with the JWK set)
+//!   from the stream of risk records;
 //! - [`evaluate`]: protection and friction of a replay against labels, with
 //!   the `always`, `timer-15m` and `never` baselines;
 //! - [`sweep`]: the protection-versus-friction curve of a threshold on the
@@ -19,6 +21,7 @@
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
 //!   databases built from `fixtures/geo/world.csv`.
 
+pub mod caep;
 pub mod demo;
 pub mod evaluate;
 pub mod fixtures;

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use riskstream::caep::CaepOptions;
 use riskstream::evaluate::{self, EvaluateOptions};
 use riskstream::fixtures;
 use riskstream::replay::{self, EngineOptions, ReplayOptions};
@@ -194,6 +195,20 @@ struct ReplayArgs {
     /// vendor's org or tenant id].
     #[arg(long, value_name = "TENANT")]
     tenant: Option<String>,
+    /// Also write CAEP 1.0 Security Event Tokens (risk-level-change,
+    /// assurance-level-change, session-revoked), one per line, in record
+    /// order; `-` is standard output.
+    #[arg(long, value_name = "FILE", requires_all = ["caep_key", "caep_kid", "caep_issuer"])]
+    caep_output: Option<PathBuf>,
+    /// Private key signing the tokens, PEM: EC P-256 (ES256) or RSA (RS256).
+    #[arg(long, value_name = "PEM", requires = "caep_output")]
+    caep_key: Option<PathBuf>,
+    /// `kid` of the signing key, in each token's header.
+    #[arg(long, value_name = "KID", requires = "caep_output")]
+    caep_kid: Option<String>,
+    /// `iss` of the tokens: the transmitter's issuer URL.
+    #[arg(long, value_name = "URL", requires = "caep_output")]
+    caep_issuer: Option<String>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -476,6 +491,20 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode> {
         progress: io::stderr().is_terminal(),
         formats: args.format,
         tenant: args.tenant,
+        caep: match (
+            args.caep_output,
+            args.caep_key,
+            args.caep_kid,
+            args.caep_issuer,
+        ) {
+            (Some(output), Some(key), Some(kid), Some(issuer)) => Some(CaepOptions {
+                output,
+                key,
+                kid,
+                issuer,
+            }),
+            _ => None,
+        },
     };
     let summary = replay::replay(&opts).context("replay failed")?;
     eprintln!("{summary}");

@@ -31,6 +31,7 @@ use riskstream_schemas::{
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
+use crate::caep::{CaepEmitter, CaepError, CaepOptions, CaepSigner};
 use crate::fixtures;
 use crate::parquet_out::ParquetSink;
 
@@ -103,6 +104,9 @@ pub enum ReplayError {
         /// Inputs given.
         inputs: usize,
     },
+    /// The CAEP signing key could not be loaded.
+    #[error(transparent)]
+    Caep(#[from] CaepError),
     /// Some line produced neither a record nor a reject: a bug, reported
     /// rather than hidden.
     #[error("lines ({lines}) != records ({records}) + rejects ({rejects})")]
@@ -426,6 +430,43 @@ impl RecordSink for RecordOutput {
             RecordOutput::Json(out) => out.accept(event, record),
             RecordOutput::Parquet(out) => out.accept(event, record),
         }
+    }
+}
+
+/// CAEP tokens of `riskstream replay --caep-output`, one per line.
+struct CaepOutput {
+    emitter: CaepEmitter,
+    out: BufWriter<Box<dyn Write>>,
+}
+
+impl CaepOutput {
+    fn create(opts: &CaepOptions) -> Result<Self, ReplayError> {
+        let signer = CaepSigner::from_pem_file(&opts.key, &opts.kid, &opts.issuer)?;
+        Ok(CaepOutput {
+            emitter: CaepEmitter::new(signer),
+            out: create_output(&opts.output)?,
+        })
+    }
+}
+
+/// Passes each record on to the records sink, then writes the CAEP tokens
+/// it causes, so that tokens follow record order.
+struct WithCaep<'a, S: ?Sized> {
+    records: &'a mut S,
+    caep: Option<&'a mut CaepOutput>,
+}
+
+impl<S: RecordSink + ?Sized> RecordSink for WithCaep<'_, S> {
+    fn accept(&mut self, event: &Event, record: &RiskRecord) -> io::Result<()> {
+        self.records.accept(event, record)?;
+        let Some(caep) = self.caep.as_deref_mut() else {
+            return Ok(());
+        };
+        for token in caep.emitter.tokens(record).map_err(io::Error::other)? {
+            caep.out.write_all(token.as_bytes())?;
+            caep.out.write_all(b"\n")?;
+        }
+        Ok(())
     }
 }
 
@@ -1072,6 +1113,8 @@ pub struct ReplayOptions {
     pub formats: Vec<Format>,
     /// Tenant to stamp on events mapped from native records.
     pub tenant: Option<String>,
+    /// CAEP Security Event Tokens to write beside the records, when wanted.
+    pub caep: Option<CaepOptions>,
 }
 
 /// A buffered writer on a file, or on standard output for `-`.
@@ -1113,6 +1156,7 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
     }
     let mut out = RecordOutput::create(&opts.output)?;
     let mut rejects = opts.rejects.as_deref().map(create_output).transpose()?;
+    let mut caep = opts.caep.as_ref().map(CaepOutput::create).transpose()?;
     let output_error = |path: &Path, source| ReplayError::Write {
         path: path.to_owned(),
         source,
@@ -1142,8 +1186,12 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
         })?;
         let name = path.display().to_string();
         let rejects_writer = rejects.as_mut().map(|w| w as &mut dyn Write);
+        let mut sink = WithCaep {
+            records: &mut out,
+            caep: caep.as_mut(),
+        };
         replayer
-            .run(input, &name, &mut out, rejects_writer)
+            .run(input, &name, &mut sink, rejects_writer)
             .map_err(|e| match e {
                 StreamError::Read(source) => ReplayError::Read {
                     path: path.clone(),
@@ -1156,6 +1204,9 @@ pub fn replay(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayError> {
             })?;
     }
     out.finish().map_err(|e| output_error(&opts.output, e))?;
+    if let (Some(c), Some(o)) = (caep.as_mut(), opts.caep.as_ref()) {
+        c.out.flush().map_err(|e| output_error(&o.output, e))?;
+    }
     if let (Some(w), Some(path)) = (rejects.as_mut(), opts.rejects.as_deref()) {
         w.flush().map_err(|e| output_error(path, e))?;
     }
