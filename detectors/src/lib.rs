@@ -34,7 +34,7 @@ mod state;
 pub use engine::{Engine, EngineConfig, EngineStats, StateLimits};
 pub use geo::{GeoError, GeoIp, IpInfo, Location};
 pub use policy::{DEFAULT_POLICY_TOML, Policy, PolicyError};
-pub use snapshot::{NetworksSnapshot, PrincipalSnapshot, SNAPSHOT_VERSION, SnapshotError};
+pub use snapshot::{NetworksSnapshot, PrincipalSnapshot, SNAPSHOT_VERSION, SessionView, SnapshotError};
 
 /// Version string written into every record's `model.version`.
 pub const MODEL_VERSION: &str = concat!("riskstream ", env!("CARGO_PKG_VERSION"));

@@ -200,3 +200,35 @@ impl Engine {
         self.peers = snapshot.peers.into_iter().collect();
     }
 }
+
+/// What a session's latest record said, as the engine holds it: what a
+/// shell needs to turn the next record into CAEP events (a level change, an
+/// assurance change) even when the session's earlier records were scored by
+/// another instance before a partition moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionView {
+    /// `seq` of the session's latest record.
+    pub seq: u64,
+    /// `level` of that record.
+    pub level: riskstream_schemas::Level,
+    /// `assurance.aal` of that record.
+    pub aal: u8,
+}
+
+impl Engine {
+    /// The latest record's view of a session, if the engine tracks it (a
+    /// read: the principal's recency does not change).
+    pub fn session_view(&self, tenant: &str, principal: &str, session: &str) -> Option<SessionView> {
+        let key = crate::engine::principal_key(tenant, principal);
+        let state = self.principals.peek(&key)?;
+        state
+            .sessions
+            .iter()
+            .find(|s| s.id == session && s.seq > 0)
+            .map(|s| SessionView {
+                seq: s.seq,
+                level: s.level,
+                aal: s.aal,
+            })
+    }
+}

@@ -215,11 +215,44 @@ impl CaepLevel {
 }
 
 /// What the emitter remembers of a session's latest record.
-#[derive(Clone, Copy, Debug)]
-struct SessionMark {
-    seq: u64,
-    level: CaepLevel,
-    aal: u8,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionMark {
+    /// The record's `seq`.
+    pub seq: u64,
+    /// Its level, as CAEP names it.
+    pub level: CaepLevel,
+    /// Its `assurance.aal`.
+    pub aal: u8,
+}
+
+impl From<riskstream_detectors::SessionView> for SessionMark {
+    fn from(v: riskstream_detectors::SessionView) -> Self {
+        SessionMark {
+            seq: v.seq,
+            level: CaepLevel::of(v.level),
+            aal: v.aal,
+        }
+    }
+}
+
+/// The tokens `record` causes after a session's `previous` record (none for
+/// the session's first record): what [`CaepEmitter::tokens`] does without
+/// remembering sessions itself, for a caller that keeps the session state
+/// elsewhere (the live pipeline reads it from the engine, so that it moves
+/// with the partition). Nothing for a record whose `seq` is not above
+/// `previous`'s (a re-emitted duplicate).
+pub fn session_tokens(
+    signer: &CaepSigner,
+    previous: Option<&SessionMark>,
+    record: &RiskRecord,
+) -> Result<Vec<String>, CaepError> {
+    if previous.is_some_and(|p| record.seq <= p.seq) {
+        return Ok(Vec::new());
+    }
+    security_events(previous, record)
+        .iter()
+        .map(|event| signer.sign(&claims(signer, record, event)))
+        .collect()
 }
 
 /// One CAEP event before it is wrapped in a token.
@@ -272,10 +305,7 @@ impl CaepEmitter {
                 aal: record.assurance.aal,
             },
         );
-        security_events(previous.as_ref(), record)
-            .iter()
-            .map(|event| self.signer.sign(&claims(&self.signer, record, event)))
-            .collect()
+        session_tokens(&self.signer, previous.as_ref(), record)
     }
 }
 

@@ -52,7 +52,12 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
     let msgs = fixture_messages();
     let half = msgs.len() / 2;
 
-    let mut first = Pipeline::start("e2e-a", &brokers, "");
+    let key = workspace().join("fixtures/caep/test-es256.pem");
+    let caep_toml = format!(
+        "[caep]\nkey = \"{}\"\nkid = \"test-kid\"\nissuer = \"https://riskstream.test\"\n",
+        key.display()
+    );
+    let mut first = Pipeline::start("e2e-a", &brokers, &caep_toml);
     first.wait_ready(Duration::from_secs(60));
     let producer = TestProducer::new(&brokers);
     producer.send(&msgs, 0..half, None);
@@ -82,12 +87,27 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
         "riskstream_latency_from_broker_time_seconds_bucket",
         "riskstream_consumer_lag{topic=\"auth-events\",partition=\"0\"}",
         "riskstream_principals ",
+        "riskstream_messages_out_total{topic=\"riskstream.caep\",kind=\"caep\"}",
     ] {
         assert!(
             metrics.contains(needle),
             "{needle} missing from /metrics:\n{metrics}"
         );
     }
+
+    // The SSF transmitter metadata and the JWK set that verifies the tokens.
+    let (status, body) = first.get("/.well-known/ssf-configuration").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let ssf: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ssf["spec_version"], "1_0");
+    assert_eq!(ssf["issuer"], "https://riskstream.test");
+    assert_eq!(ssf["jwks_uri"], "https://riskstream.test/jwks.json");
+    assert_eq!(ssf["riskstream_kafka_topic"], "riskstream.caep");
+    let (status, body) = first.get("/jwks.json").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&body).unwrap();
+    assert_eq!(jwks.keys.len(), 1);
+    assert_eq!(jwks.keys[0].common.key_id.as_deref(), Some("test-kid"));
 
     // Graceful stop: drains, commits, exits 0 within the deadline.
     let status = first.terminate(Duration::from_secs(20));
@@ -112,7 +132,7 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
         .collect();
     let bad_producer = TestProducer::new(&brokers);
     bad_producer.send(&bad_msgs, 0..bad_msgs.len(), None);
-    let mut second = Pipeline::start("e2e-b", &brokers, "");
+    let mut second = Pipeline::start("e2e-b", &brokers, &caep_toml);
     second.wait_ready(Duration::from_secs(60));
     let expected = expected_records(&msgs, &producer.partitions());
     assert!(
@@ -153,6 +173,48 @@ fn end_to_end_restart_from_changelog_and_dead_letters() {
         assert!(m.headers["source.offset"].parse::<i64>().is_ok());
         assert!(m.headers["source.partition"].parse::<i32>().is_ok());
     }
+
+    // CAEP: the tokens on riskstream.caep are exactly those replay gives
+    // for each partition, across the restart (the second instance reads a
+    // session's previous level from the restored state), and each verifies
+    // with the served JWK set.
+    let want = expected_caep_tokens(
+        &msgs,
+        &producer.partitions(),
+        &key,
+        "test-kid",
+        "https://riskstream.test",
+    );
+    assert!(want.len() > 10, "the fixture gives {} tokens", want.len());
+    let mut caep = TestConsumer::new(&brokers, "riskstream.caep");
+    caep.read_until(Duration::from_secs(30), |c| c.messages.len() >= want.len());
+    let got: std::collections::HashSet<String> = caep
+        .messages
+        .iter()
+        .map(|m| String::from_utf8(m.value.clone().unwrap()).unwrap())
+        .collect();
+    let missing = want.difference(&got).count();
+    let unexpected = got.difference(&want).count();
+    assert!(
+        missing == 0 && unexpected == 0,
+        "{missing} tokens missing and {unexpected} unexpected of {} (read {})",
+        want.len(),
+        caep.messages.len()
+    );
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_issuer(&["https://riskstream.test"]);
+    validation.required_spec_claims = ["iss".to_owned()].into();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    for m in &caep.messages {
+        let token = std::str::from_utf8(m.value.as_ref().unwrap()).unwrap();
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation).unwrap();
+        let session = String::from_utf8(m.key.clone().unwrap()).unwrap();
+        assert_eq!(data.claims["sub_id"]["session"]["id"], session.as_str());
+    }
+    eprintln!("{} CAEP tokens, all verified", caep.messages.len());
     let status = second.terminate(Duration::from_secs(20));
     assert!(status.success());
 }

@@ -11,12 +11,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use std::sync::Arc;
 
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use riskstream_adapters::Format;
 use serde::{Deserialize, Serialize};
 
+use crate::caep::{CaepSigner, Jwks};
 use crate::replay::EngineOptions;
 
 /// A configuration that cannot be used.
@@ -63,6 +65,9 @@ pub struct RawRunConfig {
     pub http: RawHttp,
     /// Batching, ordering and shutdown.
     pub pipeline: RawPipeline,
+    /// CAEP Security Event Tokens to `topics.caep`, and the SSF metadata
+    /// and JWK set over HTTP.
+    pub caep: RawCaep,
 }
 
 impl Default for RawRunConfig {
@@ -83,6 +88,7 @@ impl Default for RawRunConfig {
             engine: RawEngine::default(),
             http: RawHttp::default(),
             pipeline: RawPipeline::default(),
+            caep: RawCaep::default(),
         }
     }
 }
@@ -143,6 +149,9 @@ pub struct RawTopics {
     pub dlq: String,
     /// Per-principal state changelog, compacted, partitioned like the inputs.
     pub state: String,
+    /// CAEP Security Event Tokens (JWS compact form), keyed by session,
+    /// written when `[caep] key` is set.
+    pub caep: String,
     /// Create missing topics at start.
     pub create: bool,
     /// Partitions of created input, state and risk topics (an existing input
@@ -158,6 +167,7 @@ impl Default for RawTopics {
             risk: "session-risk".to_owned(),
             dlq: "riskstream.dlq".to_owned(),
             state: "riskstream.state".to_owned(),
+            caep: "riskstream.caep".to_owned(),
             create: true,
             partitions: 6,
             replication_factor: 1,
@@ -234,6 +244,35 @@ impl Default for RawPipeline {
             max_task_idle_ms: 5,
             shutdown_deadline_ms: 10_000,
             max_event_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// `[caep]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCaep {
+    /// Private signing key, PEM: EC P-256 signs ES256, RSA signs RS256.
+    /// No tokens are written and no SSF metadata is served when absent.
+    pub key: Option<PathBuf>,
+    /// `kid` of the key, in every token's header and in the JWK set.
+    pub kid: String,
+    /// `iss` of every token and the SSF `issuer`: the URL receivers reach
+    /// this transmitter at (the metadata is served at
+    /// `/.well-known/ssf-configuration` under it). Required with `key`.
+    pub issuer: String,
+    /// JWK set files (JSON) whose keys are published beside the signing
+    /// key's: the previous keys during a rotation.
+    pub publish_jwks: Vec<PathBuf>,
+}
+
+impl Default for RawCaep {
+    fn default() -> Self {
+        RawCaep {
+            key: None,
+            kid: "riskstream".to_owned(),
+            issuer: String::new(),
+            publish_jwks: Vec::new(),
         }
     }
 }
@@ -339,6 +378,7 @@ impl RawRunConfig {
             ("topics.risk", &t.risk),
             ("topics.dlq", &t.dlq),
             ("topics.state", &t.state),
+            ("topics.caep", &t.caep),
         ] {
             if name.trim().is_empty() {
                 return Err(invalid(field, name, "empty topic name"));
@@ -377,7 +417,35 @@ impl RawRunConfig {
         if p.max_event_bytes == 0 {
             return Err(invalid("pipeline.max_event_bytes", 0, "at least 1"));
         }
+        let caep = match &self.caep.key {
+            None => None,
+            Some(key) => {
+                let c = &self.caep;
+                if c.issuer.trim().is_empty() {
+                    return Err(invalid(
+                        "caep.issuer",
+                        "",
+                        "required with caep.key: the URL receivers know this transmitter by",
+                    ));
+                }
+                let signer = CaepSigner::from_pem_file(key, &c.kid, &c.issuer)
+                    .map_err(|e| invalid("caep.key", key.display(), &e.to_string()))?;
+                let mut jwks = Jwks::new().with_signer(&signer).build();
+                for path in &c.publish_jwks {
+                    let extra: jsonwebtoken::jwk::JwkSet = std::fs::read(path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+                        .map_err(|e| invalid("caep.publish_jwks", path.display(), &e))?;
+                    jwks.keys.extend(extra.keys);
+                }
+                Some(CaepConfig {
+                    signer: Arc::new(signer),
+                    jwks: Arc::new(jwks),
+                })
+            }
+        };
         Ok(RunConfig {
+            caep,
             engine: EngineOptions {
                 policy: self.engine.policy.clone(),
                 geoip_city: self.engine.geoip_city.clone(),
@@ -417,9 +485,29 @@ pub struct InputTopic {
     pub format: Format,
 }
 
+/// A loaded CAEP signing key and the JWK set to publish.
+#[derive(Clone)]
+pub struct CaepConfig {
+    /// Signs the tokens.
+    pub signer: Arc<CaepSigner>,
+    /// The signing key's public JWK, then those of `publish_jwks`.
+    pub jwks: Arc<jsonwebtoken::jwk::JwkSet>,
+}
+
+impl std::fmt::Debug for CaepConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaepConfig")
+            .field("issuer", &self.signer.issuer())
+            .field("keys", &self.jwks.keys.len())
+            .finish()
+    }
+}
+
 /// A checked configuration.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
+    /// The CAEP signer, when `[caep] key` is set.
+    pub caep: Option<CaepConfig>,
     /// Everything as written (topic names, Kafka properties).
     pub raw: RawRunConfig,
     /// Policy and GeoIP databases.

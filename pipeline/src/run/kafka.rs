@@ -38,6 +38,7 @@ use super::metrics::{ClassDecision, Metrics, Reason, TopicKind, TopicPartition};
 use super::task::{Outcome, PartitionTask, Pending};
 use super::watermarks::{Reading, Watermarks};
 use super::{RunError, SessionCache};
+use crate::caep::{SessionMark, session_tokens};
 use crate::replay::LoadedConfig;
 
 /// What a produced message was, for its delivery report.
@@ -51,13 +52,15 @@ pub(crate) enum Delivery {
     DeadLetter,
     /// A changelog record.
     State,
+    /// A CAEP Security Event Token.
+    Caep,
 }
 
 /// The producer's context: counts deliveries and keeps the first failure.
 pub(crate) struct ProduceContext {
     metrics: Arc<Metrics>,
     /// `messages_out` for records, dead letters and state, resolved once.
-    out_counters: [Counter; 3],
+    out_counters: [Counter; 4],
     failures: AtomicU64,
     first_failure: Mutex<Option<String>>,
 }
@@ -95,6 +98,7 @@ impl ProducerContext for ProduceContext {
                     }
                     Delivery::DeadLetter => 1,
                     Delivery::State => 2,
+                    Delivery::Caep => 3,
                 };
                 self.out_counters[slot].inc();
             }
@@ -318,7 +322,8 @@ impl LoopContext {
     /// fresh engine.
     fn restore(&self, p: i32) -> Result<PartitionTask, String> {
         let started = Instant::now();
-        let task = PartitionTask::new(p, self.config.inputs.len(), self.engine.engine());
+        let task = PartitionTask::new(p, self.config.inputs.len(), self.engine.engine())
+            .follow_sessions(self.config.caep.is_some());
         let mut cfg = ClientConfig::new();
         for (k, v) in self.config.common_properties() {
             cfg.set(k, v);
@@ -385,6 +390,11 @@ impl LoopContext {
         consumer: &BaseConsumer<LoopContext>,
         mode: CommitMode,
     ) -> Result<(), String> {
+        // What the scored events produced (records, dead letters, tokens)
+        // is acknowledged before the state that says they were scored: a
+        // crash in between re-scores them from the older state, so nothing
+        // the state implies is missing.
+        self.flush()?;
         let mut offsets = TopicPartitionList::new();
         for task in tasks.values_mut() {
             for (key, value) in task.take_changelog() {
@@ -514,7 +524,11 @@ impl LoopContext {
         let source_topic = &self.config.inputs[pending.input].topic;
         for outcome in outcomes {
             match outcome {
-                Outcome::Record { event_time, record } => {
+                Outcome::Record {
+                    event_time,
+                    record,
+                    previous,
+                } => {
                     let json = serde_json::to_vec(&*record).map_err(|e| e.to_string())?;
                     self.decision_counter(
                         record.trigger.sensitivity.as_str(),
@@ -531,6 +545,18 @@ impl LoopContext {
                             .payload(json.as_slice()),
                     )?;
                     self.sessions.insert(&record.session, record.seq, json);
+                    if let Some(caep) = &self.config.caep {
+                        let previous = previous.map(SessionMark::from);
+                        let tokens = session_tokens(&caep.signer, previous.as_ref(), &record)
+                            .map_err(|e| e.to_string())?;
+                        for token in tokens {
+                            self.send(
+                                BaseRecord::with_opaque_to(&topics.caep, Box::new(Delivery::Caep))
+                                    .key(record.session.as_bytes())
+                                    .payload(token.as_bytes()),
+                            )?;
+                        }
+                    }
                 }
                 Outcome::Reject {
                     reason,
@@ -709,6 +735,7 @@ pub(crate) fn run_loop(
         out_counter(&topics.risk, "record"),
         out_counter(&topics.dlq, "dlq"),
         out_counter(&topics.state, "state"),
+        out_counter(&topics.caep, "caep"),
     ];
     let producer: ThreadedProducer<ProduceContext> = producer_cfg
         .create_with_context(ProduceContext {

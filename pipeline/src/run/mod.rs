@@ -101,7 +101,18 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
     let stop = Arc::new(AtomicBool::new(false));
 
     let http = match config.http {
-        Some(addr) => Some(http::serve(addr, Arc::clone(&metrics), sessions.clone()).await?),
+        Some(addr) => Some(
+            http::serve(
+                addr,
+                Arc::clone(&metrics),
+                sessions.clone(),
+                config
+                    .caep
+                    .as_ref()
+                    .map(|c| (c, config.raw.topics.caep.as_str())),
+            )
+            .await?,
+        ),
         None => None,
     };
     let partitions = topics::ensure(&config).await?;

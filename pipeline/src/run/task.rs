@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use riskstream_adapters::{AdapterOptions, Format};
-use riskstream_detectors::{Engine, NetworksSnapshot, PrincipalSnapshot};
+use riskstream_detectors::{Engine, NetworksSnapshot, PrincipalSnapshot, SessionView};
 use riskstream_schemas::{Event, ParseLimits, RejectReason, Rejection, RiskRecord, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -98,6 +98,9 @@ pub enum Outcome {
         event_time: Timestamp,
         /// The record.
         record: Box<RiskRecord>,
+        /// What the session's previous record said, when the task follows
+        /// sessions for CAEP ([`PartitionTask::follow_sessions`]).
+        previous: Option<SessionView>,
     },
     /// Not scored, with the reason code, field and detail.
     Reject {
@@ -130,6 +133,8 @@ pub struct PartitionTask {
     next_offset: Vec<Option<i64>>,
     /// Messages released by [`ORDER_WAIT_CAP`], possibly out of order.
     pub out_of_order: u64,
+    /// Whether records carry their session's previous view.
+    follow_sessions: bool,
 }
 
 /// The longest an event waits for an earlier one the broker holds on
@@ -152,7 +157,16 @@ impl PartitionTask {
             processed: vec![None; inputs],
             next_offset: vec![None; inputs],
             out_of_order: 0,
+            follow_sessions: false,
         }
+    }
+
+    /// Records carry what their session's previous record said (read from
+    /// the engine, so it survives a move of the partition): what CAEP
+    /// events need.
+    pub fn follow_sessions(mut self, on: bool) -> PartitionTask {
+        self.follow_sessions = on;
+        self
     }
 
     /// The engine, for statistics.
@@ -277,6 +291,15 @@ impl PartitionTask {
                     if self.engine.poll_timeout().is_some_and(|due| due <= now) {
                         self.engine.handle_timeout(now);
                     }
+                    let previous = if self.follow_sessions {
+                        self.engine.session_view(
+                            &event.tenant,
+                            &event.principal.id,
+                            &event.session,
+                        )
+                    } else {
+                        None
+                    };
                     match self.engine.handle_event(&event) {
                         Ok(record) => {
                             if !self.dirty.contains(&event.principal.id) {
@@ -293,6 +316,7 @@ impl PartitionTask {
                             out.push(Outcome::Record {
                                 event_time: event.time,
                                 record: Box::new(record),
+                                previous,
                             });
                         }
                         Err(rejection) => out.push(reject_outcome(LineReject::Contract(rejection))),

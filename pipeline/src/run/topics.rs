@@ -46,6 +46,9 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
     let inputs: Vec<&str> = config.inputs.iter().map(|i| i.topic.as_str()).collect();
     let mut all = inputs.clone();
     all.extend([t.risk.as_str(), t.dlq.as_str(), t.state.as_str()]);
+    if config.caep.is_some() {
+        all.push(t.caep.as_str());
+    }
     // The cluster may still be starting: retry the first contact.
     let mut attempt = 0;
     let existing = loop {
@@ -75,6 +78,13 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
             (t.risk.as_str(), t.partitions as usize, &compact[..]),
             (t.dlq.as_str(), t.partitions as usize, &[][..]),
         ])
+        // Tokens are events, not a table: the default delete policy.
+        .chain(
+            config
+                .caep
+                .is_some()
+                .then_some((t.caep.as_str(), t.partitions as usize, &[][..])),
+        )
         .collect();
     let missing: Vec<_> = wanted
         .iter()

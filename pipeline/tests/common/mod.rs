@@ -495,6 +495,41 @@ pub fn expected_records(
     msgs: &[Outgoing],
     partitions: &HashMap<usize, i32>,
 ) -> HashMap<String, serde_json::Value> {
+    let mut out = HashMap::new();
+    for records in replay_partitions(msgs, partitions) {
+        for line in records.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            out.insert(v["trigger"]["event_id"].as_str().unwrap().to_owned(), v);
+        }
+    }
+    out
+}
+
+/// The CAEP tokens `riskstream replay --caep-output` gives for each
+/// partition's events, scored as [`expected_records`] scores them.
+pub fn expected_caep_tokens(
+    msgs: &[Outgoing],
+    partitions: &HashMap<usize, i32>,
+    key: &Path,
+    kid: &str,
+    issuer: &str,
+) -> std::collections::HashSet<String> {
+    use riskstream::caep::{CaepEmitter, CaepSigner};
+    let mut out = std::collections::HashSet::new();
+    for records in replay_partitions(msgs, partitions) {
+        let mut emitter = CaepEmitter::new(CaepSigner::from_pem_file(key, kid, issuer).unwrap());
+        for line in records.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let record: riskstream_schemas::RiskRecord = serde_json::from_slice(line).unwrap();
+            out.extend(emitter.tokens(&record).unwrap());
+        }
+    }
+    out
+}
+
+/// Each partition's records (JSON Lines) from `riskstream replay` of its
+/// events in the order the pipeline scores them (event time, auth topic
+/// first on a tie, each topic in offset order).
+fn replay_partitions(msgs: &[Outgoing], partitions: &HashMap<usize, i32>) -> Vec<Vec<u8>> {
     use riskstream::replay::{EngineOptions, JsonLines, Replayer};
     let config = EngineOptions::default().load().unwrap();
     let mut by_partition: BTreeMap<i32, Vec<(String, usize, usize)>> = BTreeMap::new();
@@ -514,7 +549,7 @@ pub fn expected_records(
             .or_default()
             .push((time.to_owned(), topic_rank, i));
     }
-    let mut out = HashMap::new();
+    let mut out = Vec::new();
     for (_, mut list) in by_partition {
         list.sort();
         let mut input = Vec::new();
@@ -528,10 +563,7 @@ pub fn expected_records(
         replayer
             .run(&input[..], "partition", &mut sink, None)
             .unwrap();
-        for line in sink.0.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let v: serde_json::Value = serde_json::from_slice(line).unwrap();
-            out.insert(v["trigger"]["event_id"].as_str().unwrap().to_owned(), v);
-        }
+        out.push(sink.0);
     }
     out
 }
