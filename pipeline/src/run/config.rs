@@ -646,6 +646,23 @@ mod tests {
             .insert("enable.auto.commit".to_owned(), "true".to_owned());
         let e = raw.build().unwrap_err().to_string();
         assert!(e.contains("enable.auto.commit"), "{e}");
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/caep/test-es256.pem");
+        let mut raw = RawRunConfig::default();
+        raw.caep.key = Some(key.clone());
+        let e = raw.clone().build().unwrap_err().to_string();
+        assert!(e.contains("caep.issuer"), "{e}");
+        raw.caep.issuer = "https://riskstream.test".to_owned();
+        raw.caep.publish_jwks = vec![key.clone()];
+        let e = raw.clone().build().unwrap_err().to_string();
+        assert!(e.contains("caep.publish_jwks"), "{e}");
+        raw.caep.publish_jwks.clear();
+        let c = raw.build().unwrap().caep.unwrap();
+        assert_eq!(c.jwks.keys.len(), 1);
+        let mut raw = RawRunConfig::default();
+        raw.caep.key = Some(PathBuf::from("/nonexistent/key.pem"));
+        raw.caep.issuer = "https://riskstream.test".to_owned();
+        let e = raw.build().unwrap_err().to_string();
+        assert!(e.contains("caep.key") && e.contains("/nonexistent/key.pem"), "{e}");
         let mut raw = RawRunConfig::default();
         raw.topics.state = "auth-events".to_owned();
         assert!(
