@@ -1,6 +1,7 @@
 //! The engine: state store, detectors, scoring, learning.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,6 +19,9 @@ use crate::detectors::{self, Finding, SignalCode};
 use crate::geo::{GeoIp, IpInfo};
 use crate::policy::Policy;
 use crate::score::{self, AssuranceView, Because};
+use crate::sources::{
+    AttackSources, IpObservation, IpObservationConfig, LoginOutcome, SourceCounts,
+};
 use crate::state::{
     ActionProfile, Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key,
     prefix_key, push_windowed, user_agent_skeleton,
@@ -43,6 +47,16 @@ pub struct StateLimits {
     pub remembered_records: usize,
     /// Networks tracked per engine for the tenant-infrastructure table.
     pub max_networks: usize,
+    /// Addresses tracked in the attack-source table (the least recently
+    /// updated evicted beyond). Each holds at most 128 (principal, time)
+    /// pairs; a few hundred bytes, so the default is ~100 MB at worst.
+    pub max_ip_sources: usize,
+    /// AS numbers tracked in the attack-source table.
+    pub max_asn_sources: usize,
+    /// Observations queued for [`Engine::drain_ip_observations`] at most;
+    /// beyond, the oldest are dropped (and counted), so that a shell that
+    /// stops draining does not grow the engine without bound.
+    pub max_pending_ip_observations: usize,
 }
 
 impl Default for StateLimits {
@@ -55,6 +69,9 @@ impl Default for StateLimits {
             remembered_ids: 256,
             remembered_records: 16,
             max_networks: 1_000_000,
+            max_ip_sources: 262_144,
+            max_asn_sources: 65_536,
+            max_pending_ip_observations: 65_536,
         }
     }
 }
@@ -68,6 +85,8 @@ pub struct EngineConfig {
     pub geo: GeoIp,
     /// State bounds.
     pub limits: StateLimits,
+    /// What the engine does with the [`IpObservation`]s its events make.
+    pub ip_observations: IpObservationConfig,
 }
 
 /// Counters for telemetry.
@@ -83,6 +102,12 @@ pub struct EngineStats {
     pub expired: u64,
     /// Duplicate ids answered with their first record.
     pub replayed_duplicates: u64,
+    /// Addresses in the attack-source table now.
+    pub ip_sources: usize,
+    /// Observations waiting for [`Engine::drain_ip_observations`].
+    pub pending_ip_observations: usize,
+    /// Observations dropped because nobody drained them.
+    pub dropped_ip_observations: u64,
 }
 
 /// What the tenant knows of a network: who authenticated cleanly from it.
@@ -106,6 +131,10 @@ pub(crate) struct DetectContext<'a> {
     pub device: Option<u64>,
     pub ua_skeleton: Option<u64>,
     pub shared_network: bool,
+    /// What the attack-source table says of the address and of its AS,
+    /// about the tenant's other principals (humans only).
+    pub ip_source: Option<SourceCounts>,
+    pub asn_source: Option<SourceCounts>,
     pub session_score_before: u8,
     /// Sum of the session's weights other than the device's own novelty.
     pub session_evidence_before: f64,
@@ -139,6 +168,10 @@ pub struct Engine {
     /// Peer groups' action profiles: one per tenant and one per (tenant,
     /// principal type, role), keyed by [`peer_keys`].
     pub(crate) peers: FxHashMap<u64, ActionProfile>,
+    /// Which addresses and networks the tenant's logins fail from.
+    pub(crate) sources: AttackSources,
+    /// Own observations waiting to be drained (when publishing).
+    outbox: VecDeque<IpObservation>,
     stats: EngineStats,
     findings: Vec<Finding>,
     /// Sensitivity of action names seen, so that the policy's globs run once
@@ -195,6 +228,11 @@ impl Engine {
             principals: LruCache::unbounded_with_hasher(FxBuildHasher),
             networks: FxHashMap::default(),
             peers: FxHashMap::default(),
+            sources: AttackSources::new(
+                config.limits.max_ip_sources,
+                config.limits.max_asn_sources,
+            ),
+            outbox: VecDeque::new(),
             stats: EngineStats::default(),
             findings: Vec::new(),
             sensitivity_cache: FxHashMap::default(),
@@ -212,7 +250,34 @@ impl Engine {
         let mut s = self.stats;
         s.principals = self.principals.len();
         s.sessions = self.principals.iter().map(|(_, p)| p.sessions.len()).sum();
+        s.ip_sources = self.sources.ips.len();
+        s.pending_ip_observations = self.outbox.len();
         s
+    }
+
+    /// Takes the observations the engine's own events made since the last
+    /// call, oldest first, for the shell to publish to the other instances
+    /// (`riskstream.ip-observations`, keyed by [`IpObservation::key`]).
+    /// Empty unless [`IpObservationConfig::publish`] is set.
+    pub fn drain_ip_observations(&mut self) -> impl Iterator<Item = IpObservation> + '_ {
+        self.outbox.drain(..)
+    }
+
+    /// Applies an observation another instance made (or this one, read back
+    /// from the topic: applying one twice changes nothing) to the
+    /// attack-source table. It affects the records of events scored after
+    /// it, never those before.
+    pub fn apply_remote_ip_observation(&mut self, obs: &IpObservation) {
+        let (keep_ip, keep_asn) = self.source_windows_ms();
+        self.sources.apply(obs, keep_ip, keep_asn);
+    }
+
+    fn source_windows_ms(&self) -> (i64, i64) {
+        let d = &self.config.policy.detectors;
+        (
+            i64::from(d.source_window_seconds) * 1000,
+            i64::from(d.spray_window_seconds) * 1000,
+        )
     }
 
     /// When the next principal becomes idle enough to expire, in event time;
@@ -283,6 +348,7 @@ impl Engine {
         p.last_seen = p.last_seen.max(now);
         p.kind = event.principal.kind;
         let kind = p.kind;
+        p.age_histories(now, policy.detectors.history_max_age_ms());
 
         // Address facts, cached for the principal's last address.
         let ip_info: Option<IpInfo> = match event.context.ip {
@@ -305,6 +371,29 @@ impl Engine {
             .is_some_and(|u| u.shared);
         let device = event.context.device_id.as_deref().map(hash_str);
         let ua_skeleton = event.context.user_agent.as_deref().map(user_agent_skeleton);
+        let me = hash_str(&key);
+        let (ip_source, asn_source) = match event.context.ip {
+            Some(ip) if kind == PrincipalType::Human && !self.sources.is_empty() => {
+                let d = &policy.detectors;
+                (
+                    self.sources.ip_counts(
+                        &(tenant_hash, ip),
+                        me,
+                        now,
+                        i64::from(d.source_window_seconds) * 1000,
+                    ),
+                    asn.and_then(|a| {
+                        self.sources.asn_counts(
+                            &(tenant_hash, a),
+                            me,
+                            now,
+                            i64::from(d.spray_window_seconds) * 1000,
+                        )
+                    }),
+                )
+            }
+            _ => (None, None),
+        };
 
         // The session: found, or opened (evicting the stalest beyond the cap).
         let session_idle_ms = limits.session_idle_seconds * 1000;
@@ -374,6 +463,8 @@ impl Engine {
                 device,
                 ua_skeleton,
                 shared_network,
+                ip_source,
+                asn_source,
                 session_score_before,
                 session_evidence_before,
                 sensitivity,
@@ -390,6 +481,7 @@ impl Engine {
             detectors::session_context::detect(&ctx, &mut findings);
             detectors::machine_baseline::detect(&ctx, &mut findings);
             detectors::action_sequence::detect(&ctx, &mut findings);
+            detectors::attack_source::detect(&ctx, &mut findings);
         }
         // Cold start: novelty against a short history is weak evidence.
         let maturity = f64::from(p.learned) / f64::from(policy.detectors.history_maturity);
@@ -579,6 +671,25 @@ impl Engine {
             }
         }
         self.findings = findings;
+        if kind == PrincipalType::Human
+            && let Some(ip) = event.context.ip
+        {
+            let outcome = match event.auth_type() {
+                Some(AuthType::LoginFailure) => Some(LoginOutcome::Failure),
+                Some(AuthType::LoginSuccess) => Some(LoginOutcome::Success),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                self.observe(IpObservation {
+                    tenant: event.tenant.clone(),
+                    ip,
+                    asn,
+                    principal: event.principal.id.clone(),
+                    outcome,
+                    time: now,
+                });
+            }
+        }
         if let Some(a) = action {
             self.learn_action(
                 policy,
@@ -610,6 +721,23 @@ impl Engine {
             }
         }
         Ok(record)
+    }
+
+    /// An observation of this engine's own: applied and/or queued, as the
+    /// configuration says.
+    fn observe(&mut self, obs: IpObservation) {
+        let mode = self.config.ip_observations;
+        if mode.apply_own {
+            let (keep_ip, keep_asn) = self.source_windows_ms();
+            self.sources.apply(&obs, keep_ip, keep_asn);
+        }
+        if mode.publish {
+            if self.outbox.len() >= self.config.limits.max_pending_ip_observations.max(1) {
+                self.outbox.pop_front();
+                self.stats.dropped_ip_observations += 1;
+            }
+            self.outbox.push_back(obs);
+        }
     }
 
     /// Updates the action-sequence model after scoring an action. The burst
@@ -805,7 +933,15 @@ impl Engine {
                 if let Some(cc) = &loc.country {
                     p.countries.touch(cc.clone(), now, cap);
                 }
-                if !detectors::geo_velocity::familiar(&p.places, loc, params.min_travel_km) {
+                if let Some(place) = p.places.iter_mut().find(|place| {
+                    detectors::geo_velocity::familiar(
+                        std::slice::from_ref(place),
+                        loc,
+                        params.min_travel_km,
+                    )
+                }) {
+                    place.seen = Some(place.seen.map_or(now, |t| t.max(now)));
+                } else {
                     if p.places.len() >= cap {
                         p.places.remove(0);
                     }
@@ -813,6 +949,7 @@ impl Engine {
                         latitude: loc.latitude,
                         longitude: loc.longitude,
                         radius_km: loc.radius_km,
+                        seen: Some(now),
                     });
                 }
             }

@@ -117,6 +117,10 @@ pub(crate) struct DetectorParams {
     pub min_travel_km: f64,
     /// Locations, countries, networks and devices remembered per principal.
     pub history_size: usize,
+    /// Context (devices, networks, address ranges, countries, places,
+    /// clients) last seen longer ago than this is forgotten, days of event
+    /// time: a laptop handed back or a flat moved out of stops vouching.
+    pub history_max_age_days: u32,
     /// Distinct principals that must have authenticated strongly and cleanly
     /// from a network before the tenant treats it as its own infrastructure
     /// (office, VPN egress), whose geolocation does not count as travel.
@@ -167,10 +171,31 @@ pub(crate) struct DetectorParams {
     /// Observations a role (or, without one, the principal) needs before
     /// its attribute statistics are a baseline at all.
     pub attribute_min_peer_count: f64,
+    /// How long an address's failures on other principals count against
+    /// it (`credential_stuffing_source`), seconds.
+    pub source_window_seconds: u32,
+    /// Other principals that must have failed from one address in the
+    /// window, and not logged in from it since, for a login from it to be
+    /// from a credential-stuffing source.
+    pub source_principals: u32,
+    /// Window of the network-level count (`password_spray_source`),
+    /// seconds.
+    pub spray_window_seconds: u32,
+    /// Other principals that must have failed from one AS in the window,
+    /// without logging in since, and outnumber those that logged in from it,
+    /// for a login from it to be from a password-spraying source.
+    pub spray_principals: u32,
     /// Evidence (nats) at or above which a behavioural signal is reported.
     pub behaviour_min_evidence: f64,
     /// Most evidence (nats) one behavioural signal may contribute.
     pub behaviour_max_evidence: f64,
+}
+
+impl DetectorParams {
+    /// `history_max_age_days` in milliseconds.
+    pub(crate) fn history_max_age_ms(&self) -> i64 {
+        i64::from(self.history_max_age_days) * 24 * 3600 * 1000
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,6 +361,12 @@ impl Policy {
                 d.history_size
             )));
         }
+        if d.history_max_age_days == 0 {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] history_max_age_days = {} must be >= 1",
+                d.history_max_age_days
+            )));
+        }
         if d.history_maturity == 0
             || !(d.risky_enrolment_evidence.is_finite() && d.risky_enrolment_evidence > 0.0)
         {
@@ -372,6 +403,19 @@ impl Policy {
                 d.behaviour_max_evidence,
                 d.action_history,
                 d.burst_window_seconds
+            )));
+        }
+        if d.source_principals == 0
+            || d.spray_principals == 0
+            || d.source_window_seconds == 0
+            || d.spray_window_seconds == 0
+        {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] source_principals = {}, spray_principals = {}, source_window_seconds = {}, spray_window_seconds = {} must all be >= 1",
+                d.source_principals,
+                d.spray_principals,
+                d.source_window_seconds,
+                d.spray_window_seconds
             )));
         }
         if d.failure_burst == 0 || d.push_denials == 0 || d.shared_network_principals < 2 {

@@ -94,6 +94,13 @@ impl<T: PartialEq> History<T> {
         }
         self.items.push((item, now));
     }
+
+    /// Drops items last seen before `cutoff`; returns the earliest time
+    /// still held, if any.
+    pub(crate) fn forget_before(&mut self, cutoff: Timestamp) -> Option<Timestamp> {
+        self.items.retain(|(_, t)| *t >= cutoff);
+        self.items.iter().map(|(_, t)| *t).min()
+    }
 }
 
 /// A place a principal authenticated from, for familiarity by distance.
@@ -102,6 +109,11 @@ pub(crate) struct Place {
     pub latitude: f64,
     pub longitude: f64,
     pub radius_km: f64,
+    /// When the principal last authenticated from within reach of it.
+    /// Absent in snapshots written before history aged: such a place is
+    /// kept until it is replaced.
+    #[serde(default)]
+    pub seen: Option<Timestamp>,
 }
 
 /// The last located event of a principal (geo-velocity's "from").
@@ -212,6 +224,12 @@ pub(crate) struct PrincipalState {
     /// (workloads' and agents' client baseline).
     #[serde(default)]
     pub user_agents: History<u64>,
+    /// When the oldest remembered context (device, network, place…) passes
+    /// the policy's `history_max_age_days`: the next event at or after it
+    /// prunes the histories. `None` when nothing is held yet (or a snapshot
+    /// predates ageing): the next event computes it.
+    #[serde(default)]
+    pub history_expiry: Option<Timestamp>,
     /// Cache of the last address looked up (not state: rebuilt on use).
     #[serde(skip)]
     pub last_ip: Option<(IpAddr, IpInfo)>,
@@ -244,8 +262,38 @@ impl PrincipalState {
             seen_ids: VecDeque::new(),
             actions: ActionProfile::default(),
             user_agents: History::default(),
+            history_expiry: None,
             last_ip: None,
         }
+    }
+
+    /// Forgets context (devices, networks, address ranges, countries,
+    /// places, clients) last seen more than `max_age_ms` before `now`, by
+    /// event time. Cheap on the hot path: the histories are scanned only
+    /// once the earliest item they hold has passed the age.
+    pub(crate) fn age_histories(&mut self, now: Timestamp, max_age_ms: i64) {
+        if self.history_expiry.is_some_and(|e| now.0 < e.0) {
+            return;
+        }
+        let cutoff = Timestamp(now.0.saturating_sub(max_age_ms));
+        self.places
+            .retain(|p| p.seen.is_none_or(|t| t.0 >= cutoff.0));
+        let earliest = [
+            self.countries.forget_before(cutoff),
+            self.networks.forget_before(cutoff),
+            self.prefixes.forget_before(cutoff),
+            self.devices.forget_before(cutoff),
+            self.tainted_devices.forget_before(cutoff),
+            self.user_agents.forget_before(cutoff),
+        ]
+        .into_iter()
+        .chain(self.places.iter().map(|p| p.seen))
+        .flatten()
+        .min();
+        if self.last_fix.as_ref().is_some_and(|f| f.time.0 < cutoff.0) {
+            self.last_fix = None;
+        }
+        self.history_expiry = earliest.map(|t| Timestamp(t.0.saturating_add(max_age_ms)));
     }
 }
 
