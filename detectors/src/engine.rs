@@ -23,8 +23,8 @@ use crate::sources::{
     AttackSources, IpObservation, IpObservationConfig, LoginOutcome, SourceCounts,
 };
 use crate::state::{
-    ActionProfile, Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key,
-    prefix_key, push_windowed, user_agent_skeleton,
+    ActionProfile, CONTEXT_LEVELS, ContextLevel, Fix, PrincipalState, SeenId, SessionState,
+    StickySignal, hash_str, network_key, prefix_key, push_windowed, user_agent_skeleton,
 };
 
 /// Bounds on the state the engine keeps.
@@ -493,6 +493,40 @@ impl Engine {
                 f.scale = maturity;
             }
         }
+        // Freeman et al.'s per-principal likelihood: the novelty weights are
+        // for a principal as novel as the population; this one's own rate of
+        // new context, smoothed towards its role's (the cold start), moves
+        // each by ln(population rate / own rate).
+        if kind == PrincipalType::Human
+            && findings
+                .iter()
+                .any(|f| detectors::context_level(f.code).is_some())
+        {
+            let params = &policy.detectors;
+            let role = self.peers.get(&role_peer).map(|r| &r.context);
+            for f in findings.iter_mut() {
+                let Some(level) = detectors::context_level(f.code) else {
+                    continue;
+                };
+                let w0 = policy.weight(f.code);
+                if w0 <= 0.0 {
+                    continue;
+                }
+                let p0 = params.novelty_rates[level as usize];
+                let p_role = role.map_or(p0, |r| {
+                    r.rate(level, p0, params.context_peer_prior_strength)
+                });
+                let p_own = p.novelty.rate(level, p_role, params.context_prior_strength);
+                let w = (w0 + (p0 / p_own).ln()).clamp(0.0, params.behaviour_max_evidence.max(w0));
+                f.scale *= w / w0;
+                if let Some(evidence) = f.evidence.as_object_mut() {
+                    evidence.insert(
+                        "novelty_rate".into(),
+                        json!((p_own * 1000.0).round() / 1000.0),
+                    );
+                }
+            }
+        }
 
         let session = &mut p.sessions[si];
         for f in findings.iter().filter(|f| f.code.sticky()) {
@@ -654,6 +688,7 @@ impl Engine {
             ua_skeleton,
             si,
             score,
+            role_peer,
         );
         if let Some(net) = learned_net {
             let k = (tenant_hash, net);
@@ -806,6 +841,7 @@ impl Engine {
         ua_skeleton: Option<u64>,
         si: usize,
         score: u8,
+        role_peer: u64,
     ) -> Option<u64> {
         let config = Arc::clone(&self.config);
         let policy = &config.policy;
@@ -900,12 +936,30 @@ impl Engine {
         }
 
         let clean_session = session.sticky.is_empty() && score < policy.levels()[0];
+        let session_strong = session.last_strong_auth.is_some();
         let shared = event.context.ip.map(prefix_key).is_some_and(|n| {
             self.networks
                 .get(&(hash_str(&event.tenant), n))
                 .is_some_and(|u| u.shared)
         });
-        if clean_auth || (clean_session && p.learned > 0 && session.last_strong_auth.is_some()) {
+        if clean_auth && kind == PrincipalType::Human && p.learned > 0 {
+            let novel = context_novelty(p, event, ip_info, network, device, shared, params);
+            let cap = params.history_max_age_days;
+            let role = if self.peers.len() < MAX_PEER_GROUPS || self.peers.contains_key(&role_peer)
+            {
+                Some(&mut self.peers.entry(role_peer).or_default().context)
+            } else {
+                None
+            };
+            let mut role = role;
+            for (level, new) in novel.into_iter().flatten() {
+                p.novelty.count(level, new, cap);
+                if let Some(r) = role.as_deref_mut() {
+                    r.count(level, new, cap);
+                }
+            }
+        }
+        if clean_auth || (clean_session && p.learned > 0 && session_strong) {
             if clean_auth {
                 p.learned += 1;
                 if kind != PrincipalType::Human
@@ -972,6 +1026,54 @@ impl Engine {
         }
         credit
     }
+}
+
+/// For a clean authentication, per level of the context hierarchy that the
+/// principal has a history at: whether its value is new. The same
+/// conditions as the novelty detectors', so that the rates are of what
+/// they would have reported.
+fn context_novelty(
+    p: &PrincipalState,
+    event: &Event,
+    ip_info: Option<&IpInfo>,
+    network: Option<u64>,
+    device: Option<u64>,
+    shared: bool,
+    params: &crate::policy::DetectorParams,
+) -> [Option<(ContextLevel, bool)>; CONTEXT_LEVELS] {
+    let mut out = [None; CONTEXT_LEVELS];
+    if !shared {
+        if let Some(n) = network
+            && p.networks.len() > 0
+        {
+            let known = p.networks.contains(&n);
+            out[0] = Some((ContextLevel::Network, !known));
+            if known
+                && p.prefixes.len() > 0
+                && let Some(px) = event.context.ip.map(prefix_key)
+            {
+                out[1] = Some((ContextLevel::Address, !p.prefixes.contains(&px)));
+            }
+        }
+        if let Some(loc) = ip_info.and_then(|i| i.location.as_ref())
+            && let Some(cc) = &loc.country
+            && p.countries.len() > 0
+        {
+            let known = p.countries.contains(cc);
+            out[2] = Some((ContextLevel::Country, !known));
+            if known && !p.places.is_empty() {
+                let familiar =
+                    detectors::geo_velocity::familiar(&p.places, loc, params.min_travel_km);
+                out[3] = Some((ContextLevel::Location, !familiar));
+            }
+        }
+    }
+    if let Some(d) = device
+        && p.devices.len() > 0
+    {
+        out[4] = Some((ContextLevel::Device, !p.devices.contains(&d)));
+    }
+    out
 }
 
 fn signal(code: SignalCode, weight: f64, evidence: &serde_json::Value) -> Signal {

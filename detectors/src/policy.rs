@@ -185,6 +185,19 @@ pub(crate) struct DetectorParams {
     /// without logging in since, and outnumber those that logged in from it,
     /// for a login from it to be from a password-spraying source.
     pub spray_principals: u32,
+    /// Population rates of a clean login bringing a new AS, a new address
+    /// range of a known AS, a new country, a new place in a known country,
+    /// a new device: the rates the fixed weights of `unfamiliar_network`,
+    /// `unfamiliar_address`, `new_country`, `unfamiliar_location` and
+    /// `new_device` are for. A principal whose own rate differs gets
+    /// `ln(population rate / own rate)` added (Freeman et al.'s per-user
+    /// likelihood).
+    pub novelty_rates: [f64; 5],
+    /// Pseudo-logins of the role's novelty rates added to a principal's own
+    /// counts (Beta prior strength).
+    pub context_prior_strength: f64,
+    /// Pseudo-logins of the population rates added to a role's counts.
+    pub context_peer_prior_strength: f64,
     /// Evidence (nats) at or above which a behavioural signal is reported.
     pub behaviour_min_evidence: f64,
     /// Most evidence (nats) one behavioural signal may contribute.
@@ -384,12 +397,23 @@ impl Policy {
             ("attribute_prior_count", d.attribute_prior_count),
             ("attribute_min_peer_count", d.attribute_min_peer_count),
             ("behaviour_max_evidence", d.behaviour_max_evidence),
+            ("context_prior_strength", d.context_prior_strength),
+            ("context_peer_prior_strength", d.context_peer_prior_strength),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(PolicyError::Invalid(format!(
                     "[detectors] {name} = {v} must be > 0"
                 )));
             }
+        }
+        if let Some(r) = d
+            .novelty_rates
+            .iter()
+            .find(|r| !(r.is_finite() && **r > 0.0 && **r < 1.0))
+        {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] novelty_rates: {r} must be in (0, 1)"
+            )));
         }
         let share_ok = d.burst_attack_share > 0.0 && d.burst_attack_share < 1.0;
         let evidence_ok = d.behaviour_min_evidence.is_finite()

@@ -103,6 +103,58 @@ impl<T: PartialEq> History<T> {
     }
 }
 
+/// The levels of the context hierarchy whose novelty is counted, coarse to
+/// fine within each branch (Freeman et al., NDSS 2016: IP -> AS -> country;
+/// here AS -> address range, country -> place, and the device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ContextLevel {
+    /// The AS (`unfamiliar_network`).
+    Network = 0,
+    /// The /24 or /48, given a known AS (`unfamiliar_address`).
+    Address = 1,
+    /// The country (`new_country`).
+    Country = 2,
+    /// The place, given a known country (`unfamiliar_location`).
+    Location = 3,
+    /// The device id (`new_device`).
+    Device = 4,
+}
+
+/// Levels in [`ContextLevel`].
+pub(crate) const CONTEXT_LEVELS: usize = 5;
+
+/// How often clean authentications came with a value new at each level:
+/// the principal's (or its role's) own rate of novelty, which its
+/// likelihood ratio of a new value divides by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ContextNovelty {
+    /// Clean authentications judged at each level.
+    pub trials: [u32; CONTEXT_LEVELS],
+    /// Of which with a value new to the principal.
+    pub new: [u32; CONTEXT_LEVELS],
+}
+
+impl ContextNovelty {
+    /// Counts one clean authentication at `level`; past `cap` trials the
+    /// level's counts are halved (old habits fade, as the histories do).
+    pub(crate) fn count(&mut self, level: ContextLevel, new: bool, cap: u32) {
+        let l = level as usize;
+        self.trials[l] += 1;
+        self.new[l] += u32::from(new);
+        if self.trials[l] > cap {
+            self.trials[l] /= 2;
+            self.new[l] /= 2;
+        }
+    }
+
+    /// The smoothed rate of novelty at `level`: `strength` pseudo-trials at
+    /// `prior` added to the counts (a Beta prior).
+    pub(crate) fn rate(&self, level: ContextLevel, prior: f64, strength: f64) -> f64 {
+        let l = level as usize;
+        (f64::from(self.new[l]) + strength * prior) / (f64::from(self.trials[l]) + strength)
+    }
+}
+
 /// A place a principal authenticated from, for familiarity by distance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Place {
@@ -230,6 +282,10 @@ pub(crate) struct PrincipalState {
     /// predates ageing): the next event computes it.
     #[serde(default)]
     pub history_expiry: Option<Timestamp>,
+    /// How often the principal's clean authentications bring new context,
+    /// per level (its own novelty rates).
+    #[serde(default)]
+    pub novelty: ContextNovelty,
     /// Cache of the last address looked up (not state: rebuilt on use).
     #[serde(skip)]
     pub last_ip: Option<(IpAddr, IpInfo)>,
@@ -263,6 +319,7 @@ impl PrincipalState {
             actions: ActionProfile::default(),
             user_agents: History::default(),
             history_expiry: None,
+            novelty: ContextNovelty::default(),
             last_ip: None,
         }
     }
@@ -353,6 +410,10 @@ pub(crate) struct ActionProfile {
     pub recent: VecDeque<(Timestamp, bool)>,
     /// Numeric attributes per action.
     pub attributes: Vec<AttributeStats>,
+    /// For a role's profile: how often its members' clean authentications
+    /// bring new context (the cold-start prior of a member's own rates).
+    #[serde(default)]
+    pub context: ContextNovelty,
 }
 
 /// Distinct actions counted per profile.
@@ -528,6 +589,44 @@ mod tests {
             ),
             64500
         );
+    }
+
+    #[test]
+    fn novelty_rates_are_smoothed_towards_the_prior_and_fade() {
+        let mut n = ContextNovelty::default();
+        // No history: the prior.
+        assert!((n.rate(ContextLevel::Network, 0.08, 20.0) - 0.08).abs() < 1e-12);
+        // Twenty logins, none from a new AS: half way to zero.
+        for _ in 0..20 {
+            n.count(ContextLevel::Network, false, 180);
+        }
+        assert!((n.rate(ContextLevel::Network, 0.08, 20.0) - 0.04).abs() < 1e-12);
+        // A road warrior: ten new ASes in twenty logins.
+        let mut r = ContextNovelty::default();
+        for i in 0..20 {
+            r.count(ContextLevel::Network, i % 2 == 0, 180);
+        }
+        assert!(r.rate(ContextLevel::Network, 0.08, 20.0) > 0.25);
+        // Other levels untouched; counts halve past the cap.
+        assert_eq!(r.trials[ContextLevel::Device as usize], 0);
+        for _ in 0..200 {
+            r.count(ContextLevel::Network, false, 180);
+        }
+        assert!(r.trials[ContextLevel::Network as usize] <= 180);
+    }
+
+    #[test]
+    fn ageing_forgets_old_context_by_event_time() {
+        let day = 24 * 3600 * 1000;
+        let mut p = PrincipalState::new(PrincipalType::Human, Timestamp(0));
+        p.devices.touch(1, Timestamp(0), 16);
+        p.devices.touch(2, Timestamp(100 * day), 16);
+        p.age_histories(Timestamp(150 * day), 180 * day);
+        assert!(p.devices.contains(&1) && p.devices.contains(&2));
+        assert_eq!(p.history_expiry, Some(Timestamp(180 * day)));
+        p.age_histories(Timestamp(181 * day), 180 * day);
+        assert!(!p.devices.contains(&1) && p.devices.contains(&2));
+        assert_eq!(p.history_expiry, Some(Timestamp(280 * day)));
     }
 
     #[test]

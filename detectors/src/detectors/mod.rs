@@ -246,6 +246,19 @@ pub(crate) fn is_novelty(code: SignalCode) -> bool {
     )
 }
 
+/// The level of the context hierarchy a novelty code is about.
+pub(crate) fn context_level(code: SignalCode) -> Option<crate::state::ContextLevel> {
+    use crate::state::ContextLevel;
+    match code {
+        SignalCode::UnfamiliarNetwork => Some(ContextLevel::Network),
+        SignalCode::UnfamiliarAddress => Some(ContextLevel::Address),
+        SignalCode::NewCountry => Some(ContextLevel::Country),
+        SignalCode::UnfamiliarLocation => Some(ContextLevel::Location),
+        SignalCode::NewDevice => Some(ContextLevel::Device),
+        _ => None,
+    }
+}
+
 /// Whether a code is about the device itself being new or unknown, which
 /// every enrolment of a new device shows by definition.
 pub(crate) fn is_device_novelty(code: SignalCode) -> bool {
