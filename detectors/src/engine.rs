@@ -371,29 +371,6 @@ impl Engine {
             .is_some_and(|u| u.shared);
         let device = event.context.device_id.as_deref().map(hash_str);
         let ua_skeleton = event.context.user_agent.as_deref().map(user_agent_skeleton);
-        let me = hash_str(&key);
-        let (ip_source, asn_source) = match event.context.ip {
-            Some(ip) if kind == PrincipalType::Human && !self.sources.is_empty() => {
-                let d = &policy.detectors;
-                (
-                    self.sources.ip_counts(
-                        &(tenant_hash, ip),
-                        me,
-                        now,
-                        i64::from(d.source_window_seconds) * 1000,
-                    ),
-                    asn.and_then(|a| {
-                        self.sources.asn_counts(
-                            &(tenant_hash, a),
-                            me,
-                            now,
-                            i64::from(d.spray_window_seconds) * 1000,
-                        )
-                    }),
-                )
-            }
-            _ => (None, None),
-        };
 
         // The session: found, or opened (evicting the stalest beyond the cap).
         let session_idle_ms = limits.session_idle_seconds * 1000;
@@ -444,6 +421,39 @@ impl Engine {
             },
         };
 
+        let me = hash_str(&key);
+        let (ip_source, asn_source) = match event.context.ip {
+            // Looked up where a decision can hinge on it: the session's
+            // first event, authentications, and high or critical actions
+            // (which see sources that became known during the session).
+            // Low actions keep what the session already carries.
+            Some(ip)
+                if kind == PrincipalType::Human
+                    && !self.sources.is_empty()
+                    && (p.sessions[si].seq == 0
+                        || event.auth_type().is_some()
+                        || sensitivity >= Sensitivity::High) =>
+            {
+                let d = &policy.detectors;
+                (
+                    self.sources.ip_counts(
+                        &(tenant_hash, ip),
+                        me,
+                        now,
+                        i64::from(d.source_window_seconds) * 1000,
+                    ),
+                    asn.and_then(|a| {
+                        self.sources.asn_counts(
+                            &(tenant_hash, a),
+                            me,
+                            now,
+                            i64::from(d.spray_window_seconds) * 1000,
+                        )
+                    }),
+                )
+            }
+            _ => (None, None),
+        };
         let action = event.action().map(action_sequence::action_key);
         let (tenant_peer, role_peer) = peer_keys(event);
 
@@ -715,14 +725,29 @@ impl Engine {
                 _ => None,
             };
             if let Some(outcome) = outcome {
-                self.observe(IpObservation {
-                    tenant: event.tenant.clone(),
-                    ip,
-                    asn,
-                    principal: event.principal.id.clone(),
-                    outcome,
-                    time: now,
-                });
+                let mode = self.config.ip_observations;
+                if mode.apply_own {
+                    let (keep_ip, keep_asn) = self.source_windows_ms();
+                    let who = hash_str(&key);
+                    self.sources.record(
+                        (tenant_hash, ip),
+                        asn.map(|a| (tenant_hash, a)),
+                        who,
+                        outcome,
+                        now,
+                        (keep_ip, keep_asn),
+                    );
+                }
+                if mode.publish {
+                    self.publish(IpObservation {
+                        tenant: event.tenant.clone(),
+                        ip,
+                        asn,
+                        principal: event.principal.id.clone(),
+                        outcome,
+                        time: now,
+                    });
+                }
             }
         }
         if let Some(a) = action {
@@ -758,21 +783,14 @@ impl Engine {
         Ok(record)
     }
 
-    /// An observation of this engine's own: applied and/or queued, as the
-    /// configuration says.
-    fn observe(&mut self, obs: IpObservation) {
-        let mode = self.config.ip_observations;
-        if mode.apply_own {
-            let (keep_ip, keep_asn) = self.source_windows_ms();
-            self.sources.apply(&obs, keep_ip, keep_asn);
+    /// Queues an observation of this engine's own for the shell, dropping
+    /// the oldest beyond the bound.
+    fn publish(&mut self, obs: IpObservation) {
+        if self.outbox.len() >= self.config.limits.max_pending_ip_observations.max(1) {
+            self.outbox.pop_front();
+            self.stats.dropped_ip_observations += 1;
         }
-        if mode.publish {
-            if self.outbox.len() >= self.config.limits.max_pending_ip_observations.max(1) {
-                self.outbox.pop_front();
-                self.stats.dropped_ip_observations += 1;
-            }
-            self.outbox.push_back(obs);
-        }
+        self.outbox.push_back(obs);
     }
 
     /// Updates the action-sequence model after scoring an action. The burst

@@ -223,14 +223,37 @@ impl AttackSources {
     /// windows entries are kept for.
     pub(crate) fn apply(&mut self, obs: &IpObservation, keep_ip_ms: i64, keep_asn_ms: i64) {
         let tenant = hash_str(&obs.tenant);
-        let who = principal_hash(&obs.tenant, &obs.principal);
+        self.record(
+            (tenant, obs.ip),
+            obs.asn.map(|a| (tenant, a)),
+            principal_hash(&obs.tenant, &obs.principal),
+            obs.outcome,
+            obs.time,
+            (keep_ip_ms, keep_asn_ms),
+        );
+    }
+
+    /// [`AttackSources::apply`] from its parts (the engine's own
+    /// observations, without building one).
+    pub(crate) fn record(
+        &mut self,
+        ip: IpKey,
+        asn: Option<AsnKey>,
+        who: u64,
+        outcome: LoginOutcome,
+        time: Timestamp,
+        (keep_ip_ms, keep_asn_ms): (i64, i64),
+    ) {
         self.ips
-            .get_or_insert_mut((tenant, obs.ip), SourceUse::default)
-            .record(who, obs.outcome, obs.time, keep_ip_ms);
-        if let Some(asn) = obs.asn {
-            self.asns
-                .get_or_insert_mut((tenant, asn), SourceUse::default)
-                .record(who, obs.outcome, obs.time, keep_asn_ms);
+            .get_or_insert_mut(ip, SourceUse::default)
+            .record(who, outcome, time, keep_ip_ms);
+        if let Some(asn) = asn {
+            self.asns.get_or_insert_mut(asn, SourceUse::default).record(
+                who,
+                outcome,
+                time,
+                keep_asn_ms,
+            );
         }
     }
 
