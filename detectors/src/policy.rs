@@ -519,6 +519,22 @@ impl Policy {
         first_match(&self.auth, name).unwrap_or(Sensitivity::Low)
     }
 
+    /// The `[weights]` entry of a signal code, by its stable name (`None`
+    /// for a code the engine does not know).
+    pub fn weight_of(&self, code: &str) -> Option<f64> {
+        SignalCode::from_name(code).map(|c| self.weight(c))
+    }
+
+    /// Every signal code, in the engine's order.
+    pub fn signal_codes() -> impl Iterator<Item = &'static str> {
+        SignalCode::ALL.into_iter().map(SignalCode::name)
+    }
+
+    /// The prior log-odds of `[scoring]`.
+    pub fn base_log_odds(&self) -> f64 {
+        self.base_log_odds
+    }
+
     /// The weight of a signal.
     pub(crate) fn weight(&self, code: SignalCode) -> f64 {
         self.weights[code as usize]
