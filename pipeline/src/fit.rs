@@ -218,8 +218,9 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
             if f == 0.0 {
                 continue;
             }
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+            let (top, bottom) = a.split_at_mut(row);
+            for (x, p) in bottom[0][col..n].iter_mut().zip(&top[col][col..n]) {
+                *x -= f * p;
             }
             b[row] -= f * b[col];
         }
