@@ -1,6 +1,7 @@
 //! The engine: state store, detectors, scoring, learning.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,9 +19,12 @@ use crate::detectors::{self, Finding, SignalCode};
 use crate::geo::{GeoIp, IpInfo};
 use crate::policy::Policy;
 use crate::score::{self, AssuranceView, Because};
+use crate::sources::{
+    AttackSources, IpObservation, IpObservationConfig, LoginOutcome, SourceCounts,
+};
 use crate::state::{
-    ActionProfile, Fix, PrincipalState, SeenId, SessionState, StickySignal, hash_str, network_key,
-    prefix_key, push_windowed, user_agent_skeleton,
+    ActionProfile, CONTEXT_LEVELS, ContextLevel, Fix, PrincipalState, SeenId, SessionState,
+    StickySignal, hash_str, network_key, prefix_key, push_windowed, user_agent_skeleton,
 };
 
 /// Bounds on the state the engine keeps.
@@ -43,6 +47,16 @@ pub struct StateLimits {
     pub remembered_records: usize,
     /// Networks tracked per engine for the tenant-infrastructure table.
     pub max_networks: usize,
+    /// Addresses tracked in the attack-source table (the least recently
+    /// updated evicted beyond). Each holds at most 128 (principal, time)
+    /// pairs; a few hundred bytes, so the default is ~100 MB at worst.
+    pub max_ip_sources: usize,
+    /// AS numbers tracked in the attack-source table.
+    pub max_asn_sources: usize,
+    /// Observations queued for [`Engine::drain_ip_observations`] at most;
+    /// beyond, the oldest are dropped (and counted), so that a shell that
+    /// stops draining does not grow the engine without bound.
+    pub max_pending_ip_observations: usize,
 }
 
 impl Default for StateLimits {
@@ -55,6 +69,9 @@ impl Default for StateLimits {
             remembered_ids: 256,
             remembered_records: 16,
             max_networks: 1_000_000,
+            max_ip_sources: 262_144,
+            max_asn_sources: 65_536,
+            max_pending_ip_observations: 65_536,
         }
     }
 }
@@ -68,6 +85,8 @@ pub struct EngineConfig {
     pub geo: GeoIp,
     /// State bounds.
     pub limits: StateLimits,
+    /// What the engine does with the [`IpObservation`]s its events make.
+    pub ip_observations: IpObservationConfig,
 }
 
 /// Counters for telemetry.
@@ -83,6 +102,12 @@ pub struct EngineStats {
     pub expired: u64,
     /// Duplicate ids answered with their first record.
     pub replayed_duplicates: u64,
+    /// Addresses in the attack-source table now.
+    pub ip_sources: usize,
+    /// Observations waiting for [`Engine::drain_ip_observations`].
+    pub pending_ip_observations: usize,
+    /// Observations dropped because nobody drained them.
+    pub dropped_ip_observations: u64,
 }
 
 /// What the tenant knows of a network: who authenticated cleanly from it.
@@ -106,6 +131,10 @@ pub(crate) struct DetectContext<'a> {
     pub device: Option<u64>,
     pub ua_skeleton: Option<u64>,
     pub shared_network: bool,
+    /// What the attack-source table says of the address and of its AS,
+    /// about the tenant's other principals (humans only).
+    pub ip_source: Option<SourceCounts>,
+    pub asn_source: Option<SourceCounts>,
     pub session_score_before: u8,
     /// Sum of the session's weights other than the device's own novelty.
     pub session_evidence_before: f64,
@@ -139,6 +168,10 @@ pub struct Engine {
     /// Peer groups' action profiles: one per tenant and one per (tenant,
     /// principal type, role), keyed by [`peer_keys`].
     pub(crate) peers: FxHashMap<u64, ActionProfile>,
+    /// Which addresses and networks the tenant's logins fail from.
+    pub(crate) sources: AttackSources,
+    /// Own observations waiting to be drained (when publishing).
+    outbox: VecDeque<IpObservation>,
     stats: EngineStats,
     findings: Vec<Finding>,
     /// Sensitivity of action names seen, so that the policy's globs run once
@@ -195,6 +228,11 @@ impl Engine {
             principals: LruCache::unbounded_with_hasher(FxBuildHasher),
             networks: FxHashMap::default(),
             peers: FxHashMap::default(),
+            sources: AttackSources::new(
+                config.limits.max_ip_sources,
+                config.limits.max_asn_sources,
+            ),
+            outbox: VecDeque::new(),
             stats: EngineStats::default(),
             findings: Vec::new(),
             sensitivity_cache: FxHashMap::default(),
@@ -212,7 +250,34 @@ impl Engine {
         let mut s = self.stats;
         s.principals = self.principals.len();
         s.sessions = self.principals.iter().map(|(_, p)| p.sessions.len()).sum();
+        s.ip_sources = self.sources.ips.len();
+        s.pending_ip_observations = self.outbox.len();
         s
+    }
+
+    /// Takes the observations the engine's own events made since the last
+    /// call, oldest first, for the shell to publish to the other instances
+    /// (`riskstream.ip-observations`, keyed by [`IpObservation::key`]).
+    /// Empty unless [`IpObservationConfig::publish`] is set.
+    pub fn drain_ip_observations(&mut self) -> impl Iterator<Item = IpObservation> + '_ {
+        self.outbox.drain(..)
+    }
+
+    /// Applies an observation another instance made (or this one, read back
+    /// from the topic: applying one twice changes nothing) to the
+    /// attack-source table. It affects the records of events scored after
+    /// it, never those before.
+    pub fn apply_remote_ip_observation(&mut self, obs: &IpObservation) {
+        let (keep_ip, keep_asn) = self.source_windows_ms();
+        self.sources.apply(obs, keep_ip, keep_asn);
+    }
+
+    fn source_windows_ms(&self) -> (i64, i64) {
+        let d = &self.config.policy.detectors;
+        (
+            i64::from(d.source_window_seconds) * 1000,
+            i64::from(d.spray_window_seconds) * 1000,
+        )
     }
 
     /// When the next principal becomes idle enough to expire, in event time;
@@ -283,6 +348,7 @@ impl Engine {
         p.last_seen = p.last_seen.max(now);
         p.kind = event.principal.kind;
         let kind = p.kind;
+        p.age_histories(now, policy.detectors.history_max_age_ms());
 
         // Address facts, cached for the principal's last address.
         let ip_info: Option<IpInfo> = match event.context.ip {
@@ -355,6 +421,39 @@ impl Engine {
             },
         };
 
+        let me = hash_str(&key);
+        let (ip_source, asn_source) = match event.context.ip {
+            // Looked up where a decision can hinge on it: the session's
+            // first event, authentications, and high or critical actions
+            // (which see sources that became known during the session).
+            // Low actions keep what the session already carries.
+            Some(ip)
+                if kind == PrincipalType::Human
+                    && !self.sources.is_empty()
+                    && (p.sessions[si].seq == 0
+                        || event.auth_type().is_some()
+                        || sensitivity >= Sensitivity::High) =>
+            {
+                let d = &policy.detectors;
+                (
+                    self.sources.ip_counts(
+                        &(tenant_hash, ip),
+                        me,
+                        now,
+                        i64::from(d.source_window_seconds) * 1000,
+                    ),
+                    asn.and_then(|a| {
+                        self.sources.asn_counts(
+                            &(tenant_hash, a),
+                            me,
+                            now,
+                            i64::from(d.spray_window_seconds) * 1000,
+                        )
+                    }),
+                )
+            }
+            _ => (None, None),
+        };
         let action = event.action().map(action_sequence::action_key);
         let (tenant_peer, role_peer) = peer_keys(event);
 
@@ -374,6 +473,8 @@ impl Engine {
                 device,
                 ua_skeleton,
                 shared_network,
+                ip_source,
+                asn_source,
                 session_score_before,
                 session_evidence_before,
                 sensitivity,
@@ -390,6 +491,7 @@ impl Engine {
             detectors::session_context::detect(&ctx, &mut findings);
             detectors::machine_baseline::detect(&ctx, &mut findings);
             detectors::action_sequence::detect(&ctx, &mut findings);
+            detectors::attack_source::detect(&ctx, &mut findings);
         }
         // Cold start: novelty against a short history is weak evidence.
         let maturity = f64::from(p.learned) / f64::from(policy.detectors.history_maturity);
@@ -399,6 +501,40 @@ impl Engine {
                 .filter(|f| detectors::is_novelty(f.code))
             {
                 f.scale = maturity;
+            }
+        }
+        // Freeman et al.'s per-principal likelihood: the novelty weights are
+        // for a principal as novel as the population; this one's own rate of
+        // new context, smoothed towards its role's (the cold start), moves
+        // each by ln(population rate / own rate).
+        if kind == PrincipalType::Human
+            && findings
+                .iter()
+                .any(|f| detectors::context_level(f.code).is_some())
+        {
+            let params = &policy.detectors;
+            let role = self.peers.get(&role_peer).map(|r| &r.context);
+            for f in findings.iter_mut() {
+                let Some(level) = detectors::context_level(f.code) else {
+                    continue;
+                };
+                let w0 = policy.weight(f.code);
+                if w0 <= 0.0 {
+                    continue;
+                }
+                let p0 = params.novelty_rates[level as usize];
+                let p_role = role.map_or(p0, |r| {
+                    r.rate(level, p0, params.context_peer_prior_strength)
+                });
+                let p_own = p.novelty.rate(level, p_role, params.context_prior_strength);
+                let w = (w0 + (p0 / p_own).ln()).clamp(0.0, params.behaviour_max_evidence.max(w0));
+                f.scale *= w / w0;
+                if let Some(evidence) = f.evidence.as_object_mut() {
+                    evidence.insert(
+                        "novelty_rate".into(),
+                        json!((p_own * 1000.0).round() / 1000.0),
+                    );
+                }
             }
         }
 
@@ -562,6 +698,7 @@ impl Engine {
             ua_skeleton,
             si,
             score,
+            role_peer,
         );
         if let Some(net) = learned_net {
             let k = (tenant_hash, net);
@@ -579,6 +716,40 @@ impl Engine {
             }
         }
         self.findings = findings;
+        if kind == PrincipalType::Human
+            && let Some(ip) = event.context.ip
+        {
+            let outcome = match event.auth_type() {
+                Some(AuthType::LoginFailure) => Some(LoginOutcome::Failure),
+                Some(AuthType::LoginSuccess) => Some(LoginOutcome::Success),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                let mode = self.config.ip_observations;
+                if mode.apply_own {
+                    let (keep_ip, keep_asn) = self.source_windows_ms();
+                    let who = hash_str(&key);
+                    self.sources.record(
+                        (tenant_hash, ip),
+                        asn.map(|a| (tenant_hash, a)),
+                        who,
+                        outcome,
+                        now,
+                        (keep_ip, keep_asn),
+                    );
+                }
+                if mode.publish {
+                    self.publish(IpObservation {
+                        tenant: event.tenant.clone(),
+                        ip,
+                        asn,
+                        principal: event.principal.id.clone(),
+                        outcome,
+                        time: now,
+                    });
+                }
+            }
+        }
         if let Some(a) = action {
             self.learn_action(
                 policy,
@@ -610,6 +781,16 @@ impl Engine {
             }
         }
         Ok(record)
+    }
+
+    /// Queues an observation of this engine's own for the shell, dropping
+    /// the oldest beyond the bound.
+    fn publish(&mut self, obs: IpObservation) {
+        if self.outbox.len() >= self.config.limits.max_pending_ip_observations.max(1) {
+            self.outbox.pop_front();
+            self.stats.dropped_ip_observations += 1;
+        }
+        self.outbox.push_back(obs);
     }
 
     /// Updates the action-sequence model after scoring an action. The burst
@@ -678,6 +859,7 @@ impl Engine {
         ua_skeleton: Option<u64>,
         si: usize,
         score: u8,
+        role_peer: u64,
     ) -> Option<u64> {
         let config = Arc::clone(&self.config);
         let policy = &config.policy;
@@ -772,12 +954,30 @@ impl Engine {
         }
 
         let clean_session = session.sticky.is_empty() && score < policy.levels()[0];
+        let session_strong = session.last_strong_auth.is_some();
         let shared = event.context.ip.map(prefix_key).is_some_and(|n| {
             self.networks
                 .get(&(hash_str(&event.tenant), n))
                 .is_some_and(|u| u.shared)
         });
-        if clean_auth || (clean_session && p.learned > 0 && session.last_strong_auth.is_some()) {
+        if clean_auth && kind == PrincipalType::Human && p.learned > 0 {
+            let novel = context_novelty(p, event, ip_info, network, device, shared, params);
+            let cap = params.history_max_age_days;
+            let role = if self.peers.len() < MAX_PEER_GROUPS || self.peers.contains_key(&role_peer)
+            {
+                Some(&mut self.peers.entry(role_peer).or_default().context)
+            } else {
+                None
+            };
+            let mut role = role;
+            for (level, new) in novel.into_iter().flatten() {
+                p.novelty.count(level, new, cap);
+                if let Some(r) = role.as_deref_mut() {
+                    r.count(level, new, cap);
+                }
+            }
+        }
+        if clean_auth || (clean_session && p.learned > 0 && session_strong) {
             if clean_auth {
                 p.learned += 1;
                 if kind != PrincipalType::Human
@@ -805,7 +1005,15 @@ impl Engine {
                 if let Some(cc) = &loc.country {
                     p.countries.touch(cc.clone(), now, cap);
                 }
-                if !detectors::geo_velocity::familiar(&p.places, loc, params.min_travel_km) {
+                if let Some(place) = p.places.iter_mut().find(|place| {
+                    detectors::geo_velocity::familiar(
+                        std::slice::from_ref(place),
+                        loc,
+                        params.min_travel_km,
+                    )
+                }) {
+                    place.seen = Some(place.seen.map_or(now, |t| t.max(now)));
+                } else {
                     if p.places.len() >= cap {
                         p.places.remove(0);
                     }
@@ -813,6 +1021,7 @@ impl Engine {
                         latitude: loc.latitude,
                         longitude: loc.longitude,
                         radius_km: loc.radius_km,
+                        seen: Some(now),
                     });
                 }
             }
@@ -835,6 +1044,54 @@ impl Engine {
         }
         credit
     }
+}
+
+/// For a clean authentication, per level of the context hierarchy that the
+/// principal has a history at: whether its value is new. The same
+/// conditions as the novelty detectors', so that the rates are of what
+/// they would have reported.
+fn context_novelty(
+    p: &PrincipalState,
+    event: &Event,
+    ip_info: Option<&IpInfo>,
+    network: Option<u64>,
+    device: Option<u64>,
+    shared: bool,
+    params: &crate::policy::DetectorParams,
+) -> [Option<(ContextLevel, bool)>; CONTEXT_LEVELS] {
+    let mut out = [None; CONTEXT_LEVELS];
+    if !shared {
+        if let Some(n) = network
+            && p.networks.len() > 0
+        {
+            let known = p.networks.contains(&n);
+            out[0] = Some((ContextLevel::Network, !known));
+            if known
+                && p.prefixes.len() > 0
+                && let Some(px) = event.context.ip.map(prefix_key)
+            {
+                out[1] = Some((ContextLevel::Address, !p.prefixes.contains(&px)));
+            }
+        }
+        if let Some(loc) = ip_info.and_then(|i| i.location.as_ref())
+            && let Some(cc) = &loc.country
+            && p.countries.len() > 0
+        {
+            let known = p.countries.contains(cc);
+            out[2] = Some((ContextLevel::Country, !known));
+            if known && !p.places.is_empty() {
+                let familiar =
+                    detectors::geo_velocity::familiar(&p.places, loc, params.min_travel_km);
+                out[3] = Some((ContextLevel::Location, !familiar));
+            }
+        }
+    }
+    if let Some(d) = device
+        && p.devices.len() > 0
+    {
+        out[4] = Some((ContextLevel::Device, !p.devices.contains(&d)));
+    }
+    out
 }
 
 fn signal(code: SignalCode, weight: f64, evidence: &serde_json::Value) -> Signal {

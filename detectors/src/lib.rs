@@ -15,9 +15,15 @@
 //!   weights, loaded from TOML and validated;
 //! - [`GeoIp`]: city, ASN and anonymous-IP lookups over MaxMind DB bytes;
 //! - `detectors`: one module per detector (`geo_velocity`, `anonymizer`,
-//!   `device`, `session_context`, `auth_failures`), each adding [`Signal`]s;
+//!   `device`, `session_context`, `auth_failures`, `machine_baseline`,
+//!   `action_sequence`, `attack_source`), each adding [`Signal`]s;
 //! - `state`: per-principal and per-session state, bounded by an LRU cap and
 //!   idle expiry;
+//! - `sources`: the tenant-wide attack-source table (which addresses and
+//!   networks logins fail from across principals), fed by
+//!   [`IpObservation`]s that [`Engine::drain_ip_observations`] hands to a
+//!   shell and [`Engine::apply_remote_ip_observation`] takes from other
+//!   instances;
 //! - [`PrincipalSnapshot`], [`NetworksSnapshot`]: that state serialised, for
 //!   a changelog from which another instance restores it.
 //!
@@ -29,12 +35,16 @@ mod geo;
 mod policy;
 mod score;
 mod snapshot;
+mod sources;
 mod state;
 
 pub use engine::{Engine, EngineConfig, EngineStats, StateLimits};
 pub use geo::{GeoError, GeoIp, IpInfo, Location};
 pub use policy::{DEFAULT_POLICY_TOML, Policy, PolicyError};
-pub use snapshot::{NetworksSnapshot, PrincipalSnapshot, SNAPSHOT_VERSION, SessionView, SnapshotError};
+pub use snapshot::{
+    NetworksSnapshot, PrincipalSnapshot, SNAPSHOT_VERSION, SessionView, SnapshotError,
+};
+pub use sources::{IpObservation, IpObservationConfig, LoginOutcome};
 
 /// Version string written into every record's `model.version`.
 pub const MODEL_VERSION: &str = concat!("riskstream ", env!("CARGO_PKG_VERSION"));

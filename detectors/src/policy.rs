@@ -117,6 +117,10 @@ pub(crate) struct DetectorParams {
     pub min_travel_km: f64,
     /// Locations, countries, networks and devices remembered per principal.
     pub history_size: usize,
+    /// Context (devices, networks, address ranges, countries, places,
+    /// clients) last seen longer ago than this is forgotten, days of event
+    /// time: a laptop handed back or a flat moved out of stops vouching.
+    pub history_max_age_days: u32,
     /// Distinct principals that must have authenticated strongly and cleanly
     /// from a network before the tenant treats it as its own infrastructure
     /// (office, VPN egress), whose geolocation does not count as travel.
@@ -167,10 +171,44 @@ pub(crate) struct DetectorParams {
     /// Observations a role (or, without one, the principal) needs before
     /// its attribute statistics are a baseline at all.
     pub attribute_min_peer_count: f64,
+    /// How long an address's failures on other principals count against
+    /// it (`credential_stuffing_source`), seconds.
+    pub source_window_seconds: u32,
+    /// Other principals that must have failed from one address in the
+    /// window, and not logged in from it since, for a login from it to be
+    /// from a credential-stuffing source.
+    pub source_principals: u32,
+    /// Window of the network-level count (`password_spray_source`),
+    /// seconds.
+    pub spray_window_seconds: u32,
+    /// Other principals that must have failed from one AS in the window,
+    /// without logging in since, and outnumber those that logged in from it,
+    /// for a login from it to be from a password-spraying source.
+    pub spray_principals: u32,
+    /// Population rates of a clean login bringing a new AS, a new address
+    /// range of a known AS, a new country, a new place in a known country,
+    /// a new device: the rates the fixed weights of `unfamiliar_network`,
+    /// `unfamiliar_address`, `new_country`, `unfamiliar_location` and
+    /// `new_device` are for. A principal whose own rate differs gets
+    /// `ln(population rate / own rate)` added (Freeman et al.'s per-user
+    /// likelihood).
+    pub novelty_rates: [f64; 5],
+    /// Pseudo-logins of the role's novelty rates added to a principal's own
+    /// counts (Beta prior strength).
+    pub context_prior_strength: f64,
+    /// Pseudo-logins of the population rates added to a role's counts.
+    pub context_peer_prior_strength: f64,
     /// Evidence (nats) at or above which a behavioural signal is reported.
     pub behaviour_min_evidence: f64,
     /// Most evidence (nats) one behavioural signal may contribute.
     pub behaviour_max_evidence: f64,
+}
+
+impl DetectorParams {
+    /// `history_max_age_days` in milliseconds.
+    pub(crate) fn history_max_age_ms(&self) -> i64 {
+        i64::from(self.history_max_age_days) * 24 * 3600 * 1000
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,6 +374,12 @@ impl Policy {
                 d.history_size
             )));
         }
+        if d.history_max_age_days == 0 {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] history_max_age_days = {} must be >= 1",
+                d.history_max_age_days
+            )));
+        }
         if d.history_maturity == 0
             || !(d.risky_enrolment_evidence.is_finite() && d.risky_enrolment_evidence > 0.0)
         {
@@ -353,12 +397,23 @@ impl Policy {
             ("attribute_prior_count", d.attribute_prior_count),
             ("attribute_min_peer_count", d.attribute_min_peer_count),
             ("behaviour_max_evidence", d.behaviour_max_evidence),
+            ("context_prior_strength", d.context_prior_strength),
+            ("context_peer_prior_strength", d.context_peer_prior_strength),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(PolicyError::Invalid(format!(
                     "[detectors] {name} = {v} must be > 0"
                 )));
             }
+        }
+        if let Some(r) = d
+            .novelty_rates
+            .iter()
+            .find(|r| !(r.is_finite() && **r > 0.0 && **r < 1.0))
+        {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] novelty_rates: {r} must be in (0, 1)"
+            )));
         }
         let share_ok = d.burst_attack_share > 0.0 && d.burst_attack_share < 1.0;
         let evidence_ok = d.behaviour_min_evidence.is_finite()
@@ -372,6 +427,19 @@ impl Policy {
                 d.behaviour_max_evidence,
                 d.action_history,
                 d.burst_window_seconds
+            )));
+        }
+        if d.source_principals == 0
+            || d.spray_principals == 0
+            || d.source_window_seconds == 0
+            || d.spray_window_seconds == 0
+        {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] source_principals = {}, spray_principals = {}, source_window_seconds = {}, spray_window_seconds = {} must all be >= 1",
+                d.source_principals,
+                d.spray_principals,
+                d.source_window_seconds,
+                d.spray_window_seconds
             )));
         }
         if d.failure_burst == 0 || d.push_denials == 0 || d.shared_network_principals < 2 {
@@ -449,6 +517,22 @@ impl Policy {
     /// Sensitivity of an auth event type (first matching `[[auth]]` rule).
     pub fn auth_sensitivity(&self, name: &str) -> Sensitivity {
         first_match(&self.auth, name).unwrap_or(Sensitivity::Low)
+    }
+
+    /// The `[weights]` entry of a signal code, by its stable name (`None`
+    /// for a code the engine does not know).
+    pub fn weight_of(&self, code: &str) -> Option<f64> {
+        SignalCode::from_name(code).map(|c| self.weight(c))
+    }
+
+    /// Every signal code, in the engine's order.
+    pub fn signal_codes() -> impl Iterator<Item = &'static str> {
+        SignalCode::ALL.into_iter().map(SignalCode::name)
+    }
+
+    /// The prior log-odds of `[scoring]`.
+    pub fn base_log_odds(&self) -> f64 {
+        self.base_log_odds
     }
 
     /// The weight of a signal.

@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, NetworkUse};
+use crate::sources::{AsnKey, IpKey, SourceUse};
 use crate::state::{ActionProfile, PrincipalState};
 
 /// Version of the snapshot format, written in every snapshot.
@@ -71,8 +72,10 @@ impl PrincipalSnapshot {
 }
 
 /// The tenant-wide tables: which address ranges several of a tenant's
-/// principals authenticate from, and the peer groups' action profiles (per
-/// tenant and per role) that principals' action models are smoothed with.
+/// principals authenticate from, the peer groups' action profiles (per
+/// tenant and per role) that principals' action models are smoothed with,
+/// and the attack-source table (logins failing across principals per
+/// address and AS).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct NetworksSnapshot {
     version: u32,
@@ -82,6 +85,14 @@ pub struct NetworksSnapshot {
     /// written before action sequences were modelled.
     #[serde(default)]
     peers: Vec<(u64, ActionProfile)>,
+    /// The attack-source table's addresses, least recently updated first
+    /// (restoring them in this order rebuilds the eviction order). Absent
+    /// in snapshots written before the table existed.
+    #[serde(default)]
+    ip_sources: Vec<(IpKey, SourceUse)>,
+    /// Its AS numbers, in the same order.
+    #[serde(default)]
+    asn_sources: Vec<(AsnKey, SourceUse)>,
 }
 
 impl NetworksSnapshot {
@@ -187,10 +198,26 @@ impl Engine {
         let mut peers: Vec<(u64, ActionProfile)> =
             self.peers.iter().map(|(k, v)| (*k, v.clone())).collect();
         peers.sort_by_key(|(k, _)| *k);
+        let mut ip_sources: Vec<(IpKey, SourceUse)> = self
+            .sources
+            .ips
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        ip_sources.reverse();
+        let mut asn_sources: Vec<(AsnKey, SourceUse)> = self
+            .sources
+            .asns
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        asn_sources.reverse();
         NetworksSnapshot {
             version: SNAPSHOT_VERSION,
             networks,
             peers,
+            ip_sources,
+            asn_sources,
         }
     }
 
@@ -198,6 +225,14 @@ impl Engine {
     pub fn restore_networks(&mut self, snapshot: NetworksSnapshot) {
         self.networks = snapshot.networks.into_iter().collect();
         self.peers = snapshot.peers.into_iter().collect();
+        self.sources.ips.clear();
+        for (k, v) in snapshot.ip_sources {
+            self.sources.ips.put(k, v);
+        }
+        self.sources.asns.clear();
+        for (k, v) in snapshot.asn_sources {
+            self.sources.asns.put(k, v);
+        }
     }
 }
 

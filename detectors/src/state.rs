@@ -94,6 +94,65 @@ impl<T: PartialEq> History<T> {
         }
         self.items.push((item, now));
     }
+
+    /// Drops items last seen before `cutoff`; returns the earliest time
+    /// still held, if any.
+    pub(crate) fn forget_before(&mut self, cutoff: Timestamp) -> Option<Timestamp> {
+        self.items.retain(|(_, t)| *t >= cutoff);
+        self.items.iter().map(|(_, t)| *t).min()
+    }
+}
+
+/// The levels of the context hierarchy whose novelty is counted, coarse to
+/// fine within each branch (Freeman et al., NDSS 2016: IP -> AS -> country;
+/// here AS -> address range, country -> place, and the device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ContextLevel {
+    /// The AS (`unfamiliar_network`).
+    Network = 0,
+    /// The /24 or /48, given a known AS (`unfamiliar_address`).
+    Address = 1,
+    /// The country (`new_country`).
+    Country = 2,
+    /// The place, given a known country (`unfamiliar_location`).
+    Location = 3,
+    /// The device id (`new_device`).
+    Device = 4,
+}
+
+/// Levels in [`ContextLevel`].
+pub(crate) const CONTEXT_LEVELS: usize = 5;
+
+/// How often clean authentications came with a value new at each level:
+/// the principal's (or its role's) own rate of novelty, which its
+/// likelihood ratio of a new value divides by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ContextNovelty {
+    /// Clean authentications judged at each level.
+    pub trials: [u32; CONTEXT_LEVELS],
+    /// Of which with a value new to the principal.
+    pub new: [u32; CONTEXT_LEVELS],
+}
+
+impl ContextNovelty {
+    /// Counts one clean authentication at `level`; past `cap` trials the
+    /// level's counts are halved (old habits fade, as the histories do).
+    pub(crate) fn count(&mut self, level: ContextLevel, new: bool, cap: u32) {
+        let l = level as usize;
+        self.trials[l] += 1;
+        self.new[l] += u32::from(new);
+        if self.trials[l] > cap {
+            self.trials[l] /= 2;
+            self.new[l] /= 2;
+        }
+    }
+
+    /// The smoothed rate of novelty at `level`: `strength` pseudo-trials at
+    /// `prior` added to the counts (a Beta prior).
+    pub(crate) fn rate(&self, level: ContextLevel, prior: f64, strength: f64) -> f64 {
+        let l = level as usize;
+        (f64::from(self.new[l]) + strength * prior) / (f64::from(self.trials[l]) + strength)
+    }
 }
 
 /// A place a principal authenticated from, for familiarity by distance.
@@ -102,6 +161,11 @@ pub(crate) struct Place {
     pub latitude: f64,
     pub longitude: f64,
     pub radius_km: f64,
+    /// When the principal last authenticated from within reach of it.
+    /// Absent in snapshots written before history aged: such a place is
+    /// kept until it is replaced.
+    #[serde(default)]
+    pub seen: Option<Timestamp>,
 }
 
 /// The last located event of a principal (geo-velocity's "from").
@@ -212,6 +276,16 @@ pub(crate) struct PrincipalState {
     /// (workloads' and agents' client baseline).
     #[serde(default)]
     pub user_agents: History<u64>,
+    /// When the oldest remembered context (device, network, place…) passes
+    /// the policy's `history_max_age_days`: the next event at or after it
+    /// prunes the histories. `None` when nothing is held yet (or a snapshot
+    /// predates ageing): the next event computes it.
+    #[serde(default)]
+    pub history_expiry: Option<Timestamp>,
+    /// How often the principal's clean authentications bring new context,
+    /// per level (its own novelty rates).
+    #[serde(default)]
+    pub novelty: ContextNovelty,
     /// Cache of the last address looked up (not state: rebuilt on use).
     #[serde(skip)]
     pub last_ip: Option<(IpAddr, IpInfo)>,
@@ -244,8 +318,39 @@ impl PrincipalState {
             seen_ids: VecDeque::new(),
             actions: ActionProfile::default(),
             user_agents: History::default(),
+            history_expiry: None,
+            novelty: ContextNovelty::default(),
             last_ip: None,
         }
+    }
+
+    /// Forgets context (devices, networks, address ranges, countries,
+    /// places, clients) last seen more than `max_age_ms` before `now`, by
+    /// event time. Cheap on the hot path: the histories are scanned only
+    /// once the earliest item they hold has passed the age.
+    pub(crate) fn age_histories(&mut self, now: Timestamp, max_age_ms: i64) {
+        if self.history_expiry.is_some_and(|e| now.0 < e.0) {
+            return;
+        }
+        let cutoff = Timestamp(now.0.saturating_sub(max_age_ms));
+        self.places
+            .retain(|p| p.seen.is_none_or(|t| t.0 >= cutoff.0));
+        let earliest = [
+            self.countries.forget_before(cutoff),
+            self.networks.forget_before(cutoff),
+            self.prefixes.forget_before(cutoff),
+            self.devices.forget_before(cutoff),
+            self.tainted_devices.forget_before(cutoff),
+            self.user_agents.forget_before(cutoff),
+        ]
+        .into_iter()
+        .chain(self.places.iter().map(|p| p.seen))
+        .flatten()
+        .min();
+        if self.last_fix.as_ref().is_some_and(|f| f.time.0 < cutoff.0) {
+            self.last_fix = None;
+        }
+        self.history_expiry = earliest.map(|t| Timestamp(t.0.saturating_add(max_age_ms)));
     }
 }
 
@@ -305,6 +410,10 @@ pub(crate) struct ActionProfile {
     pub recent: VecDeque<(Timestamp, bool)>,
     /// Numeric attributes per action.
     pub attributes: Vec<AttributeStats>,
+    /// For a role's profile: how often its members' clean authentications
+    /// bring new context (the cold-start prior of a member's own rates).
+    #[serde(default)]
+    pub context: ContextNovelty,
 }
 
 /// Distinct actions counted per profile.
@@ -480,6 +589,44 @@ mod tests {
             ),
             64500
         );
+    }
+
+    #[test]
+    fn novelty_rates_are_smoothed_towards_the_prior_and_fade() {
+        let mut n = ContextNovelty::default();
+        // No history: the prior.
+        assert!((n.rate(ContextLevel::Network, 0.08, 20.0) - 0.08).abs() < 1e-12);
+        // Twenty logins, none from a new AS: half way to zero.
+        for _ in 0..20 {
+            n.count(ContextLevel::Network, false, 180);
+        }
+        assert!((n.rate(ContextLevel::Network, 0.08, 20.0) - 0.04).abs() < 1e-12);
+        // A road warrior: ten new ASes in twenty logins.
+        let mut r = ContextNovelty::default();
+        for i in 0..20 {
+            r.count(ContextLevel::Network, i % 2 == 0, 180);
+        }
+        assert!(r.rate(ContextLevel::Network, 0.08, 20.0) > 0.25);
+        // Other levels untouched; counts halve past the cap.
+        assert_eq!(r.trials[ContextLevel::Device as usize], 0);
+        for _ in 0..200 {
+            r.count(ContextLevel::Network, false, 180);
+        }
+        assert!(r.trials[ContextLevel::Network as usize] <= 180);
+    }
+
+    #[test]
+    fn ageing_forgets_old_context_by_event_time() {
+        let day = 24 * 3600 * 1000;
+        let mut p = PrincipalState::new(PrincipalType::Human, Timestamp(0));
+        p.devices.touch(1, Timestamp(0), 16);
+        p.devices.touch(2, Timestamp(100 * day), 16);
+        p.age_histories(Timestamp(150 * day), 180 * day);
+        assert!(p.devices.contains(&1) && p.devices.contains(&2));
+        assert_eq!(p.history_expiry, Some(Timestamp(180 * day)));
+        p.age_histories(Timestamp(181 * day), 180 * day);
+        assert!(!p.devices.contains(&1) && p.devices.contains(&2));
+        assert_eq!(p.history_expiry, Some(Timestamp(280 * day)));
     }
 
     #[test]

@@ -75,6 +75,7 @@ fn contract_example_london_to_changchun_is_impossible_travel() {
         policy: Policy::default_policy().unwrap(),
         geo: geoip(&dir, false),
         limits: StateLimits::default(),
+        ip_observations: Default::default(),
     };
     // Without the anonymous-IP database: in it, MaxMind's test network
     // 81.2.69.0/24 carries every anonymizer flag, which would (rightly) keep

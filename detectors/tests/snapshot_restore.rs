@@ -26,6 +26,7 @@ fn config() -> Arc<EngineConfig> {
         )
         .unwrap(),
         limits: StateLimits::default(),
+        ip_observations: Default::default(),
     })
 }
 

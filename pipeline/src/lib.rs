@@ -10,6 +10,8 @@
 //!   from the stream of risk records;
 //! - [`evaluate`]: protection and friction of a replay against labels, with
 //!   the `always`, `timer-15m` and `never` baselines;
+//! - [`fit`]: the signal weights a labelled world supports (logistic
+//!   regression), printed as TOML to study beside the policy's;
 //! - [`sweep`]: the protection-versus-friction curve of a threshold on the
 //!   records' score, as CSV and as a PNG plot;
 //! - [`normalize`]: identity-provider records to contract events, through
@@ -24,6 +26,7 @@
 pub mod caep;
 pub mod demo;
 pub mod evaluate;
+pub mod fit;
 pub mod fixtures;
 pub mod normalize;
 pub mod parquet_out;

@@ -39,6 +39,10 @@ enum Command {
     /// Protection and friction of a replay against the events' labels,
     /// beside the always, timer-15m and never baselines.
     Evaluate(EvaluateArgs),
+    /// The signal weights labelled events support: a logistic regression of
+    /// their sensitive actions on the signals, printed as a TOML [weights]
+    /// table to study beside the policy's (docs/DETECTION.md).
+    FitWeights(FitWeightsArgs),
     /// Map an identity provider's native records (one JSON document or log
     /// line a line) to contract events, one JSON line each.
     Normalize(NormalizeArgs),
@@ -250,6 +254,19 @@ struct EvaluateArgs {
     engine: EngineArgs,
 }
 
+#[derive(Args)]
+struct FitWeightsArgs {
+    /// Labelled events (JSON Lines, plain or gzip), in replay order.
+    #[arg(long, value_name = "FILE", required = true, num_args = 1..)]
+    events: Vec<PathBuf>,
+    /// Precision of the Gaussian prior around the policy's weights, per
+    /// weight (1: a standard deviation of 0.7 nats).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    l2: f64,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
 fn unit_interval(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
@@ -335,6 +352,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Replay(args) => run_replay(args),
         Command::Evaluate(args) => run_evaluate(args),
+        Command::FitWeights(args) => run_fit_weights(args),
         Command::Normalize(args) => run_normalize(args),
         Command::Fixtures(FixturesCommand::Generate(args)) => run_generate(args),
         Command::Fixtures(FixturesCommand::Geoip(args)) => run_geoip(args),
@@ -514,6 +532,34 @@ fn run_replay(args: ReplayArgs) -> Result<ExitCode> {
             summary.rejected
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_fit_weights(args: FitWeightsArgs) -> Result<ExitCode> {
+    use riskstream::fit::WeightFit;
+    use riskstream::replay::{Replayer, open_input};
+    anyhow::ensure!(
+        args.l2.is_finite() && args.l2 >= 0.0,
+        "--l2 {} must be a number >= 0",
+        args.l2
+    );
+    let loaded = args
+        .engine
+        .engine_options()
+        .load()
+        .context("engine configuration")?;
+    let mut fit = WeightFit::new(&loaded.config.policy);
+    let mut replayer = Replayer::new(loaded.engine(), args.engine.limits());
+    for path in &args.events {
+        let input =
+            open_input(path, None).with_context(|| format!("reading {}", path.display()))?;
+        replayer
+            .run(input, &path.display().to_string(), &mut fit, None)
+            .with_context(|| format!("replaying {}", path.display()))?;
+    }
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(fit.fit(args.l2).to_toml().as_bytes())?;
+    stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -22,7 +22,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use riskstream_adapters::{AdapterOptions, Format, Unmapped, normalize_items};
 use riskstream_detectors::{
-    Engine, EngineConfig, EngineStats, GeoError, GeoIp, Policy, PolicyError, StateLimits,
+    Engine, EngineConfig, EngineStats, GeoError, GeoIp, IpObservationConfig, Policy, PolicyError,
+    StateLimits,
 };
 use riskstream_schemas::{
     Decision, Event, ParseLimits, RejectReason, Rejection, RiskRecord, Sensitivity, Timestamp,
@@ -1081,6 +1082,9 @@ impl EngineOptions {
                 policy,
                 geo,
                 limits,
+                // One engine sees every principal: apply its observations,
+                // queue none. The live shell sets `IpObservationConfig::LIVE`.
+                ip_observations: IpObservationConfig::REPLAY,
             }),
             policy: policy_info,
             geoip,

@@ -346,6 +346,7 @@ fn idle_principals_expire_by_event_time() {
             idle_expiry_seconds: 3600,
             ..Default::default()
         },
+        ip_observations: Default::default(),
     });
     let mut replayer = Replayer::new(Engine::new(engine_config), LIMITS);
     let input = format!(

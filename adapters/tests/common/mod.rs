@@ -522,6 +522,7 @@ fn config_of(city: Vec<u8>, asn: Vec<u8>) -> Arc<EngineConfig> {
         policy: Policy::default_policy().unwrap(),
         geo: GeoIp::from_bytes(Some(city), Some(asn), None).unwrap(),
         limits: StateLimits::default(),
+        ip_observations: Default::default(),
     })
 }
 

@@ -175,6 +175,7 @@ mod tests {
             latitude: 51.5074,
             longitude: -0.1278,
             radius_km: 10.0,
+            seen: None,
         }];
         let reading = Location {
             latitude: 51.4543,

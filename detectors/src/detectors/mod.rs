@@ -4,6 +4,7 @@
 
 pub(crate) mod action_sequence;
 pub(crate) mod anonymizer;
+pub(crate) mod attack_source;
 pub(crate) mod auth_failures;
 pub(crate) mod device;
 pub(crate) mod geo_velocity;
@@ -50,10 +51,12 @@ pub(crate) enum SignalCode {
     AttributeOutlier,
     NewSourceNetwork,
     NewUserAgent,
+    CredentialStuffingSource,
+    PasswordSpraySource,
 }
 
 impl SignalCode {
-    pub(crate) const COUNT: usize = 31;
+    pub(crate) const COUNT: usize = 33;
     pub(crate) const ALL: [SignalCode; Self::COUNT] = [
         SignalCode::ImpossibleTravel,
         SignalCode::NewCountry,
@@ -86,6 +89,8 @@ impl SignalCode {
         SignalCode::AttributeOutlier,
         SignalCode::NewSourceNetwork,
         SignalCode::NewUserAgent,
+        SignalCode::CredentialStuffingSource,
+        SignalCode::PasswordSpraySource,
     ];
 
     /// The stable code.
@@ -122,6 +127,8 @@ impl SignalCode {
             SignalCode::AttributeOutlier => "attribute_outlier",
             SignalCode::NewSourceNetwork => "new_source_network",
             SignalCode::NewUserAgent => "new_user_agent",
+            SignalCode::CredentialStuffingSource => "credential_stuffing_source",
+            SignalCode::PasswordSpraySource => "password_spray_source",
         }
     }
 
@@ -152,6 +159,7 @@ impl SignalCode {
                 "action_sequence"
             }
             NewSourceNetwork | NewUserAgent => "machine_baseline",
+            CredentialStuffingSource | PasswordSpraySource => "attack_source",
         }
     }
 
@@ -175,6 +183,8 @@ impl SignalCode {
                 | LoginAfterFailures
                 | SessionLongLived
                 | AssuranceStale
+                | CredentialStuffingSource
+                | PasswordSpraySource
         )
     }
 
@@ -234,6 +244,19 @@ pub(crate) fn is_novelty(code: SignalCode) -> bool {
             | SignalCode::NewSourceNetwork
             | SignalCode::NewUserAgent
     )
+}
+
+/// The level of the context hierarchy a novelty code is about.
+pub(crate) fn context_level(code: SignalCode) -> Option<crate::state::ContextLevel> {
+    use crate::state::ContextLevel;
+    match code {
+        SignalCode::UnfamiliarNetwork => Some(ContextLevel::Network),
+        SignalCode::UnfamiliarAddress => Some(ContextLevel::Address),
+        SignalCode::NewCountry => Some(ContextLevel::Country),
+        SignalCode::UnfamiliarLocation => Some(ContextLevel::Location),
+        SignalCode::NewDevice => Some(ContextLevel::Device),
+        _ => None,
+    }
 }
 
 /// Whether a code is about the device itself being new or unknown, which

@@ -286,6 +286,7 @@ pub fn engine_with(policy: Policy, limits: StateLimits) -> Engine {
         policy,
         geo: test_geoip(),
         limits,
+        ip_observations: Default::default(),
     }))
 }
 
