@@ -106,7 +106,10 @@ fn main() {
         .set("bootstrap.servers", &a.brokers)
         .set("group.id", "kafka-load")
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "100")
+        .set(
+            "fetch.wait.max.ms",
+            std::env::var("KAFKA_LOAD_FETCH_WAIT_MS").unwrap_or_else(|_| "100".into()),
+        )
         .create()
         .unwrap();
     let md = consumer
