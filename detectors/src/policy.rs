@@ -509,6 +509,15 @@ impl Policy {
         &self.hash
     }
 
+    /// How far back attack-source observations matter: the longer of the
+    /// address and the spraying windows. A shell that shares observations
+    /// between instances reads this much history when it starts.
+    pub fn attack_source_lookback_seconds(&self) -> u32 {
+        self.detectors
+            .source_window_seconds
+            .max(self.detectors.spray_window_seconds)
+    }
+
     /// Sensitivity of an action name (first matching `[[actions]]` rule).
     pub fn action_sensitivity(&self, name: &str) -> Sensitivity {
         first_match(&self.actions, name).unwrap_or(self.default_class)

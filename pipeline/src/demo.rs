@@ -59,6 +59,7 @@ pub fn demo(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoSummary, RunE
         ("riskstream.state", opts.partitions),
         ("session-risk", opts.partitions),
         ("riskstream.dlq", 1),
+        ("riskstream.ip-observations", opts.partitions),
     ] {
         cluster
             .create_topic(topic, partitions, 1)

@@ -1024,6 +1024,18 @@ impl EngineOptions {
     /// `geoip_city` is given, the ASN and anonymous databases are the ones
     /// given or none.
     pub fn load(&self) -> Result<LoadedConfig, ReplayError> {
+        // One engine sees every principal: it applies its observations and
+        // queues none.
+        self.load_with(IpObservationConfig::REPLAY)
+    }
+
+    /// [`EngineOptions::load`] with another attack-source mode: the live
+    /// pipeline's engines also queue their observations for the other
+    /// instances (`IpObservationConfig::LIVE`).
+    pub fn load_with(
+        &self,
+        ip_observations: IpObservationConfig,
+    ) -> Result<LoadedConfig, ReplayError> {
         let (policy, policy_source) = match &self.policy {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ReplayError::Read {
@@ -1082,9 +1094,7 @@ impl EngineOptions {
                 policy,
                 geo,
                 limits,
-                // One engine sees every principal: apply its observations,
-                // queue none. The live shell sets `IpObservationConfig::LIVE`.
-                ip_observations: IpObservationConfig::REPLAY,
+                ip_observations,
             }),
             policy: policy_info,
             geoip,

@@ -490,3 +490,137 @@ fn a_native_format_topic_maps_through_its_adapter() {
     assert_eq!(dlq.messages.len(), 5);
     assert!(p.terminate(Duration::from_secs(20)).success());
 }
+
+/// One auth event as a message to `auth-events`, keyed by principal.
+fn auth_event(
+    id: &str,
+    minute: u32,
+    principal: &str,
+    session: &str,
+    kind: &str,
+    ip: &str,
+) -> Outgoing {
+    let (agent, device, auth) = if kind == "login.success" && ip == "220.49.16.10" {
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/155.0.0.0 Safari/537.36",
+            r#","device_id":"d-laptop","device_trust":"managed""#,
+            r#","auth":{"aal":2,"acr":"urn:globex:mfa","amr":["pwd","otp"]}"#,
+        )
+    } else if kind == "login.success" {
+        ("curl/7.88.1", r#","device_trust":"unknown""#, r#","auth":{"aal":1,"amr":["pwd"]}"#)
+    } else {
+        ("curl/7.88.1", r#","device_trust":"unknown""#, "")
+    };
+    let value = format!(
+        r#"{{"schema":"riskstream.event.v1","kind":"auth","id":"{id}","time":"2026-11-02T08:{minute:02}:00.000Z","tenant":"globex","principal":{{"id":"{principal}","type":"human","role":"engineering"}},"session":"{session}","type":"{kind}","context":{{"ip":"{ip}","user_agent":"{agent}"{device}}}{auth}}}"#
+    );
+    Outgoing {
+        topic: "auth-events".to_owned(),
+        key: principal.as_bytes().to_vec(),
+        value: value.into_bytes(),
+    }
+}
+
+#[test]
+fn attack_sources_are_shared_across_partitions_and_instances() {
+    if !broker_available("attack_sources_are_shared_across_partitions_and_instances") {
+        return;
+    }
+    let broker = Broker::start();
+    let brokers = broker.brokers();
+    let shared = "riskstream.ip-observations";
+    let mut a = Pipeline::start_with("sources-a", &brokers, "", shared);
+    let mut b = Pipeline::start_with("sources-b", &brokers, "", shared);
+    a.wait_ready(Duration::from_secs(60));
+    b.wait_ready(Duration::from_secs(60));
+    let producer = TestProducer::new(&brokers);
+    let mut risk = TestConsumer::new(&brokers, "session-risk");
+
+    // Twelve people log in at the office: which partition each lives on.
+    let office = "220.49.16.10";
+    let people: Vec<String> = (0..12).map(|i| format!("u-globex-9{i:03}")).collect();
+    let mut msgs: Vec<Outgoing> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| auth_event(&format!("w-{i}"), 0, p, &format!("s-w-{i}"), "login.success", office))
+        .collect();
+    producer.send(&msgs, 0..msgs.len(), None);
+    let partitions = producer.partitions();
+    let target = &people[0];
+    let target_partition = partitions[&0];
+    // A list is tried from one address against the others, all on other
+    // partitions than the target's.
+    let attacker = "92.193.38.111";
+    let victims: Vec<&String> = people
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| partitions[i] != target_partition)
+        .map(|(_, p)| p)
+        .collect();
+    assert!(victims.len() >= 3, "the keys spread over the partitions: {partitions:?}");
+    let first_failure = msgs.len();
+    for (i, v) in victims.iter().enumerate() {
+        msgs.push(auth_event(&format!("f-{i}"), 10 + i as u32, v, &format!("s-f-{i}"), "login.failure", attacker));
+    }
+    producer.send(&msgs, first_failure..msgs.len(), None);
+    let scored = msgs.len();
+    assert!(
+        risk.read_until(Duration::from_secs(60), |c| c.events.len() >= scored),
+        "{} of {scored} records\n{}\n{}",
+        risk.events.len(),
+        a.log_text(),
+        b.log_text()
+    );
+    // Each instance has read every observation back (one per login).
+    for p in [&a, &b] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let metrics = p.get("/metrics").map(|m| m.1).unwrap_or_default();
+            let n: f64 = metrics
+                .lines()
+                .find(|l| l.starts_with("riskstream_source_observations_in_total "))
+                .and_then(|l| l.split(' ').nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            if n >= scored as f64 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{n} of {scored} observations read back:\n{metrics}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // Then the target's password works from the attacker's address.
+    let hit = msgs.len();
+    msgs.push(auth_event("hit", 30, target, "s-hit", "login.success", attacker));
+    producer.send(&msgs, hit..msgs.len(), None);
+    assert!(risk.read_until(Duration::from_secs(60), |c| c.events.contains("hit")));
+    let record: serde_json::Value = risk
+        .messages
+        .iter()
+        .map(|m| serde_json::from_slice::<serde_json::Value>(m.value.as_ref().unwrap()).unwrap())
+        .find(|v| v["trigger"]["event_id"] == "hit")
+        .unwrap();
+    let signal = record["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["code"] == "credential_stuffing_source")
+        .unwrap_or_else(|| panic!("no credential_stuffing_source: {record}"));
+    assert_eq!(
+        signal["evidence"]["accounts_failed"],
+        victims.len(),
+        "{record}"
+    );
+    assert_ne!(record["decision"], "allow", "{record}");
+    // Without sharing, the target's partition alone has seen none of it.
+    let alone = expected_records(&msgs, &producer.partitions());
+    assert!(
+        !alone["hit"]["signals"].to_string().contains("credential_stuffing_source"),
+        "{}",
+        alone["hit"]
+    );
+    for mut p in [a, b] {
+        assert!(p.terminate(Duration::from_secs(20)).success());
+    }
+}

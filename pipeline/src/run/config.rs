@@ -152,6 +152,11 @@ pub struct RawTopics {
     /// CAEP Security Event Tokens (JWS compact form), keyed by session,
     /// written when `[caep] key` is set.
     pub caep: String,
+    /// Login observations (address, AS, principal, outcome) shared between
+    /// instances for the cross-principal signals (credential stuffing,
+    /// password spraying), keyed by address; empty to keep each instance's
+    /// engines to what their own partitions see.
+    pub ip_observations: String,
     /// Create missing topics at start.
     pub create: bool,
     /// Partitions of created input, state and risk topics (an existing input
@@ -168,6 +173,7 @@ impl Default for RawTopics {
             dlq: "riskstream.dlq".to_owned(),
             state: "riskstream.state".to_owned(),
             caep: "riskstream.caep".to_owned(),
+            ip_observations: "riskstream.ip-observations".to_owned(),
             create: true,
             partitions: 6,
             replication_factor: 1,
@@ -386,6 +392,16 @@ impl RawRunConfig {
             if inputs.iter().any(|i| &i.topic == name) {
                 return Err(invalid(field, name, "is also an input topic"));
             }
+        }
+        if !t.ip_observations.is_empty()
+            && (inputs.iter().any(|i| i.topic == t.ip_observations)
+                || [&t.risk, &t.dlq, &t.state, &t.caep].contains(&&t.ip_observations))
+        {
+            return Err(invalid(
+                "topics.ip_observations",
+                &t.ip_observations,
+                "is also another topic of the pipeline",
+            ));
         }
         if t.partitions < 1 {
             return Err(invalid("topics.partitions", t.partitions, "at least 1"));

@@ -36,6 +36,7 @@ use tracing::{debug, error, info, warn};
 use super::config::RunConfig;
 use super::metrics::{ClassDecision, Metrics, Reason, TopicKind, TopicPartition};
 use super::task::{Outcome, PartitionTask, Pending};
+use super::sources::{self, SharedSources};
 use super::watermarks::{Reading, Watermarks};
 use super::{RunError, SessionCache};
 use crate::caep::{SessionMark, session_tokens};
@@ -54,13 +55,15 @@ pub(crate) enum Delivery {
     State,
     /// A CAEP Security Event Token.
     Caep,
+    /// An attack-source observation for the other instances.
+    Observation,
 }
 
 /// The producer's context: counts deliveries and keeps the first failure.
 pub(crate) struct ProduceContext {
     metrics: Arc<Metrics>,
     /// `messages_out` for records, dead letters and state, resolved once.
-    out_counters: [Counter; 4],
+    out_counters: [Counter; 5],
     failures: AtomicU64,
     first_failure: Mutex<Option<String>>,
 }
@@ -99,6 +102,7 @@ impl ProducerContext for ProduceContext {
                     Delivery::DeadLetter => 1,
                     Delivery::State => 2,
                     Delivery::Caep => 3,
+                    Delivery::Observation => 4,
                 };
                 self.out_counters[slot].inc();
             }
@@ -147,6 +151,8 @@ pub(crate) struct LoopContext {
     events_in: Vec<[Counter; 3]>,
     /// Input partitions' high watermarks, for cross-topic ordering.
     watermarks: Arc<Watermarks>,
+    /// The other instances' attack-source observations, when shared.
+    sources: Mutex<Option<SharedSources>>,
 }
 
 impl ClientContext for LoopContext {
@@ -244,6 +250,13 @@ impl ConsumerContext for LoopContext {
                 match self.restore(p) {
                     Ok(mut task) => {
                         self.set_positions(consumer, &mut task);
+                        // What the instance knows of attack sources, so the
+                        // partition's engine does too.
+                        if let Some(shared) = self.lock_sources().as_ref() {
+                            for obs in shared.recent() {
+                                task.apply_remote_ip_observation(obs);
+                            }
+                        }
                         tasks.insert(p, task);
                     }
                     Err(e) => {
@@ -270,6 +283,42 @@ impl LoopContext {
     fn lock_tasks(&self) -> MutexGuard<'_, BTreeMap<i32, PartitionTask>> {
         // A panic while holding the lock ends the process anyway.
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_sources(&self) -> MutexGuard<'_, Option<SharedSources>> {
+        self.sources.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives every engine the observations the other instances (and this
+    /// one, read back) published since the last call.
+    fn apply_shared_sources(&self, tasks: &mut BTreeMap<i32, PartitionTask>) {
+        let mut sources = self.lock_sources();
+        let Some(shared) = sources.as_mut() else {
+            return;
+        };
+        for obs in shared.take() {
+            for task in tasks.values_mut() {
+                task.apply_remote_ip_observation(&obs);
+            }
+        }
+    }
+
+    /// Publishes the observations a task's events made.
+    fn publish_observations(&self, task: &mut PartitionTask) -> Result<(), String> {
+        let topic = &self.config.raw.topics.ip_observations;
+        if topic.is_empty() {
+            return Ok(());
+        }
+        for obs in task.drain_ip_observations() {
+            let key = obs.key();
+            let value = obs.to_bytes();
+            self.send(
+                BaseRecord::with_opaque_to(topic, Box::new(Delivery::Observation))
+                    .key(key.as_bytes())
+                    .payload(value.as_slice()),
+            )?;
+        }
+        Ok(())
     }
 
     fn fail(&self, message: String) {
@@ -636,6 +685,7 @@ fn drain(
         while let Some(mut pending) = task.next_ready(now, idle, &mut caught_up) {
             let outcomes = task.score(&mut pending);
             ctx.emit(task.partition, &pending, outcomes)?;
+            ctx.publish_observations(task)?;
         }
         if task.out_of_order > forced {
             warn!(
@@ -705,6 +755,7 @@ pub(crate) fn run_loop(
     sessions: SessionCache,
     shutdown: Arc<AtomicBool>,
     partitions: i32,
+    source_lookback: Duration,
 ) -> Result<(), RunError> {
     let topics = &config.raw.topics;
     let mut producer_cfg = ClientConfig::new();
@@ -736,6 +787,7 @@ pub(crate) fn run_loop(
         out_counter(&topics.dlq, "dlq"),
         out_counter(&topics.state, "state"),
         out_counter(&topics.caep, "caep"),
+        out_counter(&topics.ip_observations, "ip_observation"),
     ];
     let producer: ThreadedProducer<ProduceContext> = producer_cfg
         .create_with_context(ProduceContext {
@@ -812,7 +864,19 @@ pub(crate) fn run_loop(
             })
         })
         .collect();
+    let shared_sources = if topics.ip_observations.is_empty() {
+        None
+    } else {
+        let (shared, _reader) = sources::start(
+            &config,
+            Arc::clone(&metrics),
+            Arc::clone(&shutdown),
+            source_lookback,
+        )?;
+        Some(shared)
+    };
     let ctx = LoopContext {
+        sources: Mutex::new(shared_sources),
         decision_counters,
         events_in,
         watermarks: Arc::clone(&watermarks),
@@ -904,6 +968,7 @@ pub(crate) fn run_loop(
         }
         let ctx = consumer.context();
         let mut tasks = ctx.lock_tasks();
+        ctx.apply_shared_sources(&mut tasks);
         match drain(ctx, &mut tasks) {
             Ok(d) => next_deadline = d,
             Err(e) => break Err(e),

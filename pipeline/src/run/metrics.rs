@@ -169,6 +169,8 @@ pub struct Metrics {
     pub partitions: Gauge,
     /// Checkpoints completed.
     pub checkpoints: Counter,
+    /// Attack-source observations read from the shared topic.
+    pub source_observations_in: Counter,
     /// Event time to record acknowledged.
     pub latency_event_time: Latency,
     /// Broker timestamp of the input to record acknowledged.
@@ -196,6 +198,7 @@ impl Metrics {
             sessions: Gauge::default(),
             partitions: Gauge::default(),
             checkpoints: Counter::default(),
+            source_observations_in: Counter::default(),
             latency_event_time: Latency::new(
                 "latency_from_event_time_seconds",
                 "event time of the input to its risk record acknowledged by the broker",
@@ -262,6 +265,11 @@ impl Metrics {
             "checkpoints",
             "state checkpoints committed",
             self.checkpoints.clone(),
+        );
+        r.register(
+            "source_observations_in",
+            "attack-source observations read from the shared topic (every instance's, this one's included)",
+            self.source_observations_in.clone(),
         );
         r.register_collector(Box::new(LatencyCollector(Arc::clone(self))));
         r

@@ -26,6 +26,7 @@ mod http;
 mod kafka;
 pub mod metrics;
 mod task;
+mod sources;
 mod topics;
 mod watermarks;
 
@@ -95,7 +96,15 @@ impl SessionCache {
 /// commits and returns.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let config = Arc::new(config);
-    let engine = Arc::new(config.engine.load()?);
+    let sharing = !config.raw.topics.ip_observations.is_empty();
+    let engine = Arc::new(config.engine.load_with(if sharing {
+        riskstream_detectors::IpObservationConfig::LIVE
+    } else {
+        riskstream_detectors::IpObservationConfig::REPLAY
+    })?);
+    let source_lookback = std::time::Duration::from_secs(u64::from(
+        engine.config.policy.attack_source_lookback_seconds(),
+    ));
     let metrics = Metrics::new();
     let sessions = SessionCache::new(config.session_cache);
     let stop = Arc::new(AtomicBool::new(false));
@@ -115,7 +124,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         ),
         None => None,
     };
-    let partitions = topics::ensure(&config).await?;
+    let partitions = topics::ensure(&config, source_lookback).await?;
     tracing::info!(partitions, "topics ready");
 
     let probe = kafka::watch_brokers(&config, Arc::clone(&metrics), Arc::clone(&stop))?;
@@ -123,7 +132,15 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
         let (config, metrics, stop) =
             (Arc::clone(&config), Arc::clone(&metrics), Arc::clone(&stop));
         tokio::task::spawn_blocking(move || {
-            kafka::run_loop(config, engine, metrics, sessions, stop, partitions as i32)
+            kafka::run_loop(
+                config,
+                engine,
+                metrics,
+                sessions,
+                stop,
+                partitions as i32,
+                source_lookback,
+            )
         })
     };
     tokio::pin!(worker);

@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use riskstream_adapters::{AdapterOptions, Format};
-use riskstream_detectors::{Engine, NetworksSnapshot, PrincipalSnapshot, SessionView};
+use riskstream_detectors::{
+    Engine, IpObservation, NetworksSnapshot, PrincipalSnapshot, SessionView,
+};
 use riskstream_schemas::{Event, ParseLimits, RejectReason, Rejection, RiskRecord, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -167,6 +169,17 @@ impl PartitionTask {
     pub fn follow_sessions(mut self, on: bool) -> PartitionTask {
         self.follow_sessions = on;
         self
+    }
+
+    /// The attack-source observations this partition's events made since
+    /// the last call, to publish for the other instances.
+    pub fn drain_ip_observations(&mut self) -> Vec<IpObservation> {
+        self.engine.drain_ip_observations().collect()
+    }
+
+    /// An attack-source observation another partition or instance made.
+    pub fn apply_remote_ip_observation(&mut self, obs: &IpObservation) {
+        self.engine.apply_remote_ip_observation(obs);
     }
 
     /// The engine, for statistics.

@@ -34,7 +34,7 @@ fn partition_counts(
 /// Creates what is missing (when configured to) and checks the partition
 /// counts: every input topic the same, the changelog at least as many.
 /// Returns the input partition count.
-pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
+pub async fn ensure(config: &RunConfig, source_lookback: Duration) -> Result<usize, RunError> {
     let mut cfg = ClientConfig::new();
     for (k, v) in config.common_properties() {
         cfg.set(k, v);
@@ -49,6 +49,15 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
     if config.caep.is_some() {
         all.push(t.caep.as_str());
     }
+    if !t.ip_observations.is_empty() {
+        all.push(t.ip_observations.as_str());
+    }
+    // Twice the longest window the engines look back over.
+    let retention = (2 * source_lookback.as_millis()).to_string();
+    let observations_conf = [
+        ("cleanup.policy", "delete"),
+        ("retention.ms", retention.as_str()),
+    ];
     // The cluster may still be starting: retry the first contact.
     let mut attempt = 0;
     let existing = loop {
@@ -85,6 +94,11 @@ pub async fn ensure(config: &RunConfig) -> Result<usize, RunError> {
                 .is_some()
                 .then_some((t.caep.as_str(), t.partitions as usize, &[][..])),
         )
+        .chain((!t.ip_observations.is_empty()).then_some((
+            t.ip_observations.as_str(),
+            t.partitions as usize,
+            &observations_conf[..],
+        )))
         .collect();
     let missing: Vec<_> = wanted
         .iter()

@@ -143,6 +143,19 @@ impl Pipeline {
     /// base configuration (2-second commits, a 6-second session timeout so
     /// that a killed member leaves the group quickly).
     pub fn start(name: &str, brokers: &str, extra_toml: &str) -> Pipeline {
+        // Records are compared with a replay of each partition alone, so
+        // the engines see only their own partition's attack sources.
+        Pipeline::start_with(name, brokers, extra_toml, "")
+    }
+
+    /// [`Pipeline::start`] with `topics.ip_observations` set: the engines
+    /// share attack sources across partitions and instances.
+    pub fn start_with(
+        name: &str,
+        brokers: &str,
+        extra_toml: &str,
+        ip_observations: &str,
+    ) -> Pipeline {
         let dir = temp_dir(name);
         let http_port = free_port();
         let config = format!(
@@ -157,6 +170,7 @@ group_id = "riskstream-test"
 listen = "127.0.0.1:{http_port}"
 [topics]
 partitions = 3
+ip_observations = "{ip_observations}"
 [pipeline]
 commit_interval_ms = 200
 {extra_toml}
