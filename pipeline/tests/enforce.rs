@@ -631,6 +631,7 @@ fn nginx_gateway_follows_the_latest_record_within_a_second() {
     // seq 2: high steps up, critical is denied.
     let published = Instant::now();
     producer.publish("s-1", Some(&record("s-1", 2, "human", "step_up", "deny")));
+    eprintln!("publish acknowledged after {:?}", published.elapsed());
     let (took, r) = until_status(&nginx, "/export/7", "s-1", 401, published);
     changes.push(took);
     assert_rfc9470(&r, "urn:riskstream:mfa", 900);
