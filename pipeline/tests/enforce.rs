@@ -4,6 +4,8 @@
 //! records are published straight to `session-risk` by an rdkafka
 //! producer, as `riskstream run` would publish them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -153,7 +155,10 @@ action = "payment.approve"
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("riskstream enforce exited with {status}:\n{}", self.log_text());
+                panic!(
+                    "riskstream enforce exited with {status}:\n{}",
+                    self.log_text()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -186,8 +191,7 @@ struct Response {
 
 impl Response {
     fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     fn header(&self, name: &str) -> &str {
@@ -270,14 +274,35 @@ fn enforce_decides_from_the_latest_record_and_rebuilds_from_the_topic() {
 
     create_risk_topic(&brokers, 3);
     let producer = RiskProducer::new(&brokers);
-    producer.publish("s-allow", Some(&record("s-allow", 1, "human", "allow", "allow")));
-    producer.publish("s-step", Some(&record("s-step", 1, "human", "allow", "allow")));
-    producer.publish("s-step", Some(&record("s-step", 2, "human", "step_up", "deny")));
-    producer.publish("s-stale", Some(&record("s-stale", 3, "human", "deny", "deny")));
-    producer.publish("s-stale", Some(&record("s-stale", 2, "human", "allow", "allow")));
-    producer.publish("s-gone", Some(&record("s-gone", 1, "human", "deny", "deny")));
+    producer.publish(
+        "s-allow",
+        Some(&record("s-allow", 1, "human", "allow", "allow")),
+    );
+    producer.publish(
+        "s-step",
+        Some(&record("s-step", 1, "human", "allow", "allow")),
+    );
+    producer.publish(
+        "s-step",
+        Some(&record("s-step", 2, "human", "step_up", "deny")),
+    );
+    producer.publish(
+        "s-stale",
+        Some(&record("s-stale", 3, "human", "deny", "deny")),
+    );
+    producer.publish(
+        "s-stale",
+        Some(&record("s-stale", 2, "human", "allow", "allow")),
+    );
+    producer.publish(
+        "s-gone",
+        Some(&record("s-gone", 1, "human", "deny", "deny")),
+    );
     producer.publish("s-gone", None);
-    producer.publish("s-ci", Some(&record("s-ci", 1, "workload", "step_up", "deny")));
+    producer.publish(
+        "s-ci",
+        Some(&record("s-ci", 1, "workload", "step_up", "deny")),
+    );
     producer.publish("s-bad", Some(b"{not a record"));
     early.wait_ready(Duration::from_secs(30));
 
@@ -288,7 +313,11 @@ fn enforce_decides_from_the_latest_record_and_rebuilds_from_the_topic() {
     for e in [&late, &early] {
         // The early one may still be catching the last records up.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while e.decide(r#"{"session":"s-ci","action":"data.export"}"#).status != 401 {
+        while e
+            .decide(r#"{"session":"s-ci","action":"data.export"}"#)
+            .status
+            != 401
+        {
             assert!(Instant::now() < deadline, "{}", e.log_text());
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -330,7 +359,11 @@ fn enforce_decides_from_the_latest_record_and_rebuilds_from_the_topic() {
 
         // seq 2 after seq 3 is stale: the deny stands.
         let r = e.decide(r#"{"session":"s-stale","action":"data.export"}"#);
-        assert_eq!((r.status, r.json()["seq"].as_u64()), (403, Some(3)), "{r:?}");
+        assert_eq!(
+            (r.status, r.json()["seq"].as_u64()),
+            (403, Some(3)),
+            "{r:?}"
+        );
 
         // A workload steps up with a short-lived credential.
         let r = e.decide(r#"{"session":"s-ci","action":"data.export"}"#);
@@ -363,7 +396,8 @@ fn enforce_decides_from_the_latest_record_and_rebuilds_from_the_topic() {
             assert_eq!(r.status, 200, "{session}: {r:?}");
         }
         // Critical step-up asks for the phishing-resistant acr.
-        let r = e.decide(r#"{"session":"s-never","action":"payment.approve","sensitivity":"high"}"#);
+        let r =
+            e.decide(r#"{"session":"s-never","action":"payment.approve","sensitivity":"high"}"#);
         assert_eq!(r.status, 401);
 
         // The auth_request endpoint reads the headers and the routes.
@@ -371,7 +405,10 @@ fn enforce_decides_from_the_latest_record_and_rebuilds_from_the_topic() {
             e.port,
             "GET",
             "/v1/authz",
-            &[("X-Session-Id", "s-step"), ("X-Original-URI", "/export/42?x=1")],
+            &[
+                ("X-Session-Id", "s-step"),
+                ("X-Original-URI", "/export/42?x=1"),
+            ],
             None,
         );
         assert_eq!(r.status, 401, "{r:?}");
@@ -496,7 +533,10 @@ impl Nginx {
         let template =
             std::fs::read_to_string(workspace().join("docs/nginx-enforce.conf")).unwrap();
         for addr in ["127.0.0.1:8080", "127.0.0.1:9465", "127.0.0.1:8000"] {
-            assert!(template.contains(addr), "docs/nginx-enforce.conf lost {addr}");
+            assert!(
+                template.contains(addr),
+                "docs/nginx-enforce.conf lost {addr}"
+            );
         }
         let conf = template
             .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))

@@ -29,7 +29,7 @@ fn invalid(field: &str, value: impl ToString, reason: &str) -> ConfigError {
 }
 
 /// The whole configuration as written.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawEnforceConfig {
     /// How to reach the cluster.
@@ -42,18 +42,6 @@ pub struct RawEnforceConfig {
     pub http: RawHttp,
     /// Decisions: unknown sessions, request headers, routes.
     pub enforce: RawEnforce,
-}
-
-impl Default for RawEnforceConfig {
-    fn default() -> Self {
-        RawEnforceConfig {
-            kafka: RawKafka::default(),
-            topics: RawTopics::default(),
-            engine: RawEngine::default(),
-            http: RawHttp::default(),
-            enforce: RawEnforce::default(),
-        }
-    }
 }
 
 /// `[kafka]`.

@@ -152,7 +152,11 @@ fn answer(s: &AppState, request: &Request) -> Response {
     let verdict = match s.table.read() {
         Ok(t) => s.decider.decide(&t, request),
         Err(_) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "session table poisoned\n").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session table poisoned\n",
+            )
+                .into_response();
         }
     };
     s.metrics

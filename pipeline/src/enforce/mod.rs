@@ -74,10 +74,11 @@ pub enum EnforceError {
 pub fn load_policy(path: Option<&std::path::Path>) -> Result<Policy, EnforceError> {
     match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| EnforceError::PolicyRead {
-                path: path.to_owned(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| EnforceError::PolicyRead {
+                    path: path.to_owned(),
+                    source,
+                })?;
             Policy::from_toml_str(&text).map_err(|source| EnforceError::Policy {
                 path: path.display().to_string(),
                 source: Box::new(source),

@@ -253,7 +253,10 @@ impl Decider {
             // Without a record the principal's type is not known: the
             // human step-up (RFC 9470) is the one an interactive client
             // can answer.
-            None => (self.requests.unknown_session.get(class), PrincipalType::Human),
+            None => (
+                self.requests.unknown_session.get(class),
+                PrincipalType::Human,
+            ),
         };
         let step_up =
             (decision == Decision::StepUp).then(|| self.policy.step_up_for(principal_type, class));
@@ -399,7 +402,10 @@ mod tests {
             t.apply(Some(b"s1"), Some(&record("s1", 2, "allow", "allow"))),
             Applied::Added
         );
-        assert_eq!(d.decide(&t, &ask("s1", "data.export")).decision, Decision::Allow);
+        assert_eq!(
+            d.decide(&t, &ask("s1", "data.export")).decision,
+            Decision::Allow
+        );
         assert_eq!(
             t.apply(Some(b"s1"), Some(&record("s1", 3, "step_up", "deny"))),
             Applied::Replaced
@@ -426,8 +432,14 @@ mod tests {
         assert_eq!(s.method, StepUpMethod::Mfa);
         assert_eq!(s.acr_values.as_deref(), Some("urn:riskstream:mfa"));
         assert_eq!(s.max_age, Some(900));
-        assert_eq!(d.decide(&t, &ask("s1", "payment.approve")).decision, Decision::Deny);
-        assert_eq!(d.decide(&t, &ask("s1", "report.view")).decision, Decision::Allow);
+        assert_eq!(
+            d.decide(&t, &ask("s1", "payment.approve")).decision,
+            Decision::Deny
+        );
+        assert_eq!(
+            d.decide(&t, &ask("s1", "report.view")).decision,
+            Decision::Allow
+        );
         assert_eq!(t.len(), 1);
     }
 
@@ -462,7 +474,10 @@ mod tests {
             v.step_up.unwrap().acr_values.as_deref(),
             Some("urn:riskstream:mfa")
         );
-        assert_eq!(d.decide(&t, &ask("nobody", "report.view")).decision, Decision::Allow);
+        assert_eq!(
+            d.decide(&t, &ask("nobody", "report.view")).decision,
+            Decision::Allow
+        );
         // No session at all is an unknown session.
         let v = d.decide(
             &t,
