@@ -326,7 +326,10 @@ fn main() {
         let mut ack = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
         let mut change = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
         let body = format!(r#"{{"session":"{session}","action":"data.export"}}"#);
-        for seq in 1..=a.samples {
+        // Above what an earlier run left: lower seqs would be stale.
+        let held: serde_json::Value = serde_json::from_slice(conn.decide(&body).1).unwrap();
+        let base = held["seq"].as_u64().unwrap_or(0);
+        for seq in base + 1..=base + a.samples {
             let high = if seq % 2 == 0 { "deny" } else { "allow" };
             let want = if high == "deny" { 403 } else { 200 };
             let value = record(session, seq, high, "deny");

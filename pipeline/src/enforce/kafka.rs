@@ -31,8 +31,14 @@ struct Context(Arc<EnforceMetrics>);
 
 impl ClientContext for Context {
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.0.broker_up.store(false, Ordering::Relaxed);
+        match error.rdkafka_error_code() {
+            // The end of a partition is reported here too
+            // (`enable.partition.eof`); the poll loop handles it.
+            Some(RDKafkaErrorCode::PartitionEOF) => return,
+            Some(RDKafkaErrorCode::AllBrokersDown) => {
+                self.0.broker_up.store(false, Ordering::Relaxed);
+            }
+            _ => {}
         }
         warn!(%error, reason, "kafka client error");
     }
