@@ -474,8 +474,9 @@ fn run_enforce(args: EnforceArgs) -> Result<ExitCode> {
     }
     let config = raw.build()?;
     init_tracing();
+    // One HTTP worker per core unless TOKIO_WORKER_THREADS says otherwise;
+    // the consumer has a thread of its own.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
