@@ -18,6 +18,9 @@
 //!   the adapters of `riskstream-adapters`;
 //! - [`run`]: the live pipeline on Kafka (`riskstream run`): per-partition
 //!   engines, state changelog, at-least-once delivery, HTTP metrics;
+//! - [`enforce`]: the enforcement point (`riskstream enforce`): the latest
+//!   risk record per session from `session-risk`, decisions over HTTP and
+//!   an nginx `auth_request` endpoint;
 //! - [`demo`]: the Kafka path end to end on librdkafka's in-process mock
 //!   cluster;
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
@@ -25,6 +28,7 @@
 
 pub mod caep;
 pub mod demo;
+pub mod enforce;
 pub mod evaluate;
 pub mod fit;
 pub mod fixtures;

@@ -52,6 +52,10 @@ enum Command {
     /// The live pipeline: consume the input topics, score every event,
     /// publish risk records, dead letters and the state changelog.
     Run(RunArgs),
+    /// The enforcement point: the latest risk record per session from
+    /// session-risk, decisions over HTTP (POST /v1/decide) and an nginx
+    /// auth_request endpoint (GET /v1/authz).
+    Enforce(EnforceArgs),
     /// The whole Kafka path in one process on an embedded default: an
     /// in-process Kafka-protocol cluster, the committed fixture produced
     /// into it, the live pipeline, and a table of sessions whose decision
@@ -92,6 +96,27 @@ struct RunArgs {
     /// Do not create missing topics (topics.create = false).
     #[arg(long)]
     no_create_topics: bool,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+#[derive(Args)]
+struct EnforceArgs {
+    /// Configuration file (TOML); see docs/enforce.toml. Without it, the
+    /// defaults and RISKSTREAM_ENFORCE_* variables apply.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Kafka bootstrap servers (kafka.brokers).
+    #[arg(long, value_name = "HOST:PORT,...")]
+    brokers: Option<String>,
+    /// Consumer group id (kafka.group_id); it only names the client, every
+    /// instance reads every partition.
+    #[arg(long, value_name = "GROUP")]
+    group_id: Option<String>,
+    /// HTTP listen address (http.listen).
+    #[arg(long, value_name = "ADDR")]
+    http_listen: Option<String>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -357,6 +382,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Fixtures(FixturesCommand::Generate(args)) => run_generate(args),
         Command::Fixtures(FixturesCommand::Geoip(args)) => run_geoip(args),
         Command::Run(args) => run_pipeline(args),
+        Command::Enforce(args) => run_enforce(args),
         Command::Demo(args) => run_demo(args),
     }
 }
@@ -446,6 +472,33 @@ fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(riskstream::run::run(config, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_enforce(args: EnforceArgs) -> Result<ExitCode> {
+    use riskstream::enforce::{Overrides, RawEnforceConfig};
+    let overrides = Overrides {
+        brokers: args.brokers,
+        group_id: args.group_id,
+        http_listen: args.http_listen,
+    };
+    let raw = RawEnforceConfig::load(args.config.as_deref(), &overrides)?;
+    if args.print_config {
+        print!(
+            "{}",
+            toml::to_string_pretty(&raw).context("printing the configuration")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = raw.build()?;
+    init_tracing();
+    // One HTTP worker per core unless TOKIO_WORKER_THREADS says otherwise;
+    // the consumer has a thread of its own.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(riskstream::enforce::enforce(config, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,387 @@
+//! Load tool for `riskstream enforce`: decision latency at a constant
+//! request rate, and propagation from a risk record published to the
+//! decision changed.
+//!
+//! ```text
+//! cargo bench -p riskstream --bench enforce_load -- \
+//!     --brokers 127.0.0.1:9092 --enforce 127.0.0.1:9465 \
+//!     [--sessions 10000] [--rate 10000] [--seconds 10] [--connections 8] \
+//!     [--samples 500]
+//! ```
+//!
+//! `riskstream enforce` must be running against the same broker. The tool
+//! creates `session-risk` when missing (3 partitions, compacted), then:
+//!
+//! 1. **Setup**: publishes one record for each of `--sessions` sessions
+//!    (`load-<n>`, decisions varying with n) and waits until enforce holds
+//!    the last one.
+//! 2. **Decision latency**: `--connections` threads, each on one keep-alive
+//!    HTTP/1.1 connection, send `POST /v1/decide` on a fixed schedule adding
+//!    up to `--rate` requests a second (open loop, as wrk2 does). Latency is
+//!    taken from the request's scheduled time to the whole response read,
+//!    so a request delayed behind a slow one counts its wait too (no
+//!    coordinated omission). Sessions and actions rotate over the table.
+//! 3. **Propagation**: `--samples` times, publishes a new record for one
+//!    session (seq + 1, the high class's decision flipping between allow
+//!    and deny), then polls `POST /v1/decide` on one connection every
+//!    ~0.5 ms until the decision changes. It reports send → broker
+//!    acknowledgement and send → decision changed (to within the polling
+//!    step).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rdkafka::ClientContext;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+
+struct Args {
+    brokers: String,
+    enforce: String,
+    sessions: u64,
+    rate: u64,
+    seconds: u64,
+    connections: u64,
+    samples: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        brokers: "127.0.0.1:9092".into(),
+        enforce: "127.0.0.1:9465".into(),
+        sessions: 10_000,
+        rate: 10_000,
+        seconds: 10,
+        connections: 8,
+        samples: 500,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--brokers" => a.brokers = it.next().unwrap(),
+            "--enforce" => a.enforce = it.next().unwrap(),
+            "--sessions" => a.sessions = it.next().unwrap().parse().unwrap(),
+            "--rate" => a.rate = it.next().unwrap().parse().unwrap(),
+            "--seconds" => a.seconds = it.next().unwrap().parse().unwrap(),
+            "--connections" => a.connections = it.next().unwrap().parse().unwrap(),
+            "--samples" => a.samples = it.next().unwrap().parse().unwrap(),
+            // cargo bench passes --bench
+            _ => {}
+        }
+    }
+    a
+}
+
+fn record(session: &str, seq: u64, high: &str, critical: &str) -> String {
+    serde_json::json!({
+        "schema": "riskstream.risk.v1",
+        "tenant": "acme",
+        "principal": {"id": format!("u-{session}"), "type": "human"},
+        "session": session,
+        "seq": seq,
+        "time": "2026-11-30T10:15:02.123Z",
+        "trigger": {"event_id": format!("e-{session}-{seq}"), "kind": "action", "name": "data.export", "sensitivity": "high"},
+        "score": 50,
+        "level": "medium",
+        "decision": high,
+        "decisions": {"low": "allow", "medium": "allow", "high": high, "critical": critical},
+        "assurance": {"aal": 1},
+        "signals": [{"detector": "geo_velocity", "code": "new_country", "weight": 2.0, "evidence": {}}],
+        "model": {"version": "riskstream 0.1.0", "policy": "sha256:bench"}
+    })
+    .to_string()
+}
+
+/// Time of the last delivery report.
+struct Acks(Mutex<Option<Instant>>);
+
+impl ClientContext for Acks {}
+
+impl ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        result.as_ref().expect("produce failed");
+        *self.0.lock().unwrap() = Some(Instant::now());
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    line: String,
+    body: Vec<u8>,
+}
+
+impl Conn {
+    fn new(addr: &str) -> Conn {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn {
+            reader: BufReader::new(s),
+            line: String::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// POST /v1/decide; returns the status and the body.
+    fn decide(&mut self, body: &str) -> (u16, &[u8]) {
+        let req = format!(
+            "POST /v1/decide HTTP/1.1\r\nHost: enforce\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.reader.get_mut().write_all(req.as_bytes()).unwrap();
+        self.line.clear();
+        self.reader.read_line(&mut self.line).unwrap();
+        let status: u16 = self
+            .line
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut length = 0usize;
+        loop {
+            self.line.clear();
+            self.reader.read_line(&mut self.line).unwrap();
+            let l = self.line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        self.body.resize(length, 0);
+        self.reader.read_exact(&mut self.body).unwrap();
+        (status, &self.body)
+    }
+}
+
+fn ensure_topic(brokers: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let topic = NewTopic::new("session-risk", 3, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "compact");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // An existing topic is fine.
+    let _ = rt.block_on(admin.create_topics([&topic], &AdminOptions::new()));
+}
+
+fn print(name: &str, h: &Histogram<u64>, unit: &str, div: f64) {
+    println!(
+        "{name}: n={} p50={:.3} p90={:.3} p99={:.3} p999={:.3} max={:.3} {unit}",
+        h.len(),
+        h.value_at_quantile(0.5) as f64 / div,
+        h.value_at_quantile(0.9) as f64 / div,
+        h.value_at_quantile(0.99) as f64 / div,
+        h.value_at_quantile(0.999) as f64 / div,
+        h.max() as f64 / div,
+    );
+}
+
+fn main() {
+    let a = args();
+    ensure_topic(&a.brokers);
+    let producer: BaseProducer<Acks> = ClientConfig::new()
+        .set("bootstrap.servers", &a.brokers)
+        .set("linger.ms", "0")
+        .create_with_context(Acks(Mutex::new(None)))
+        .unwrap();
+
+    // 1. Setup.
+    let decisions = ["allow", "step_up", "deny"];
+    for n in 0..a.sessions {
+        let session = format!("load-{n}");
+        let value = record(&session, 1, decisions[(n % 3) as usize], "deny");
+        let mut rec = BaseRecord::to("session-risk").key(&session).payload(&value);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    rec = r;
+                    producer.poll(Duration::from_millis(5));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    let mut conn = Conn::new(&a.enforce);
+    let last = format!(
+        r#"{{"session":"load-{}","action":"data.export"}}"#,
+        a.sessions - 1
+    );
+    let started = Instant::now();
+    while !std::str::from_utf8(conn.decide(&last).1)
+        .unwrap()
+        .contains("\"known\":true")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "enforce never held the sessions"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("setup: {} sessions held", a.sessions);
+
+    // 2. Decision latency at a constant rate.
+    if a.rate > 0 {
+        let actions = [
+            "report.view",
+            "data.export",
+            "payment.approve",
+            "profile.update",
+        ];
+        let total = a.rate * a.seconds;
+        let per = total / a.connections;
+        let interval = Duration::from_nanos(1_000_000_000 * a.connections / a.rate);
+        let hist = Arc::new(Mutex::new(
+            Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
+        ));
+        let start = Instant::now() + Duration::from_millis(200);
+        let threads: Vec<_> = (0..a.connections)
+            .map(|c| {
+                let hist = Arc::clone(&hist);
+                let addr = a.enforce.clone();
+                let sessions = a.sessions;
+                let conns = a.connections;
+                std::thread::spawn(move || {
+                    let mut conn = Conn::new(&addr);
+                    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                    // Threads are offset within one interval.
+                    let offset = interval / conns as u32 * c as u32;
+                    let mut statuses = [0u64; 3];
+                    for k in 0..per {
+                        let due = start + offset + interval * k as u32;
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                        let i = k * conns + c;
+                        let body = format!(
+                            r#"{{"session":"load-{}","action":"{}"}}"#,
+                            i % sessions,
+                            actions[(i % 4) as usize]
+                        );
+                        let (status, _) = conn.decide(&body);
+                        local
+                            .record(due.elapsed().as_micros().max(1) as u64)
+                            .unwrap();
+                        statuses[match status {
+                            200 => 0,
+                            401 => 1,
+                            403 => 2,
+                            s => panic!("status {s}"),
+                        }] += 1;
+                    }
+                    hist.lock().unwrap().add(&local).unwrap();
+                    statuses
+                })
+            })
+            .collect();
+        let mut statuses = [0u64; 3];
+        for t in threads {
+            let s = t.join().unwrap();
+            for i in 0..3 {
+                statuses[i] += s[i];
+            }
+        }
+        let elapsed = start.elapsed();
+        let h = hist.lock().unwrap();
+        println!(
+            "decisions: {} requests in {:.2} s ({:.0}/s; target {}/s) over {} connections; 200/401/403 = {}/{}/{}",
+            h.len(),
+            elapsed.as_secs_f64(),
+            h.len() as f64 / elapsed.as_secs_f64(),
+            a.rate,
+            a.connections,
+            statuses[0],
+            statuses[1],
+            statuses[2]
+        );
+        print(
+            "decision latency (scheduled -> response read)",
+            &h,
+            "ms",
+            1000.0,
+        );
+    }
+
+    // 3. Propagation.
+    if a.samples > 0 {
+        let session = "propagation";
+        let mut ack = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        let mut change = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        let body = format!(r#"{{"session":"{session}","action":"data.export"}}"#);
+        // Above what an earlier run left: lower seqs would be stale.
+        let held: serde_json::Value = serde_json::from_slice(conn.decide(&body).1).unwrap();
+        let base = held["seq"].as_u64().unwrap_or(0);
+        for seq in base + 1..=base + a.samples {
+            let high = if seq % 2 == 0 { "deny" } else { "allow" };
+            let want = if high == "deny" { 403 } else { 200 };
+            let value = record(session, seq, high, "deny");
+            *producer.context().0.lock().unwrap() = None;
+            let sent = Instant::now();
+            producer
+                .send(BaseRecord::to("session-risk").key(session).payload(&value))
+                .map_err(|(e, _)| e)
+                .unwrap();
+            loop {
+                producer.poll(Duration::ZERO);
+                let (status, _) = conn.decide(&body);
+                if status == want {
+                    change
+                        .record(sent.elapsed().as_micros().max(1) as u64)
+                        .unwrap();
+                    break;
+                }
+                assert!(
+                    sent.elapsed() < Duration::from_secs(10),
+                    "seq {seq} never seen"
+                );
+                // A poll every ~0.5 ms: finer polling would take the CPU
+                // the broker and the consumer need on a small machine.
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            // The acknowledgement, if it came after the change.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let acked = loop {
+                if let Some(t) = *producer.context().0.lock().unwrap() {
+                    break t;
+                }
+                producer.poll(Duration::from_millis(1));
+                assert!(Instant::now() < deadline, "seq {seq} not acknowledged");
+            };
+            ack.record((acked - sent).as_micros().max(1) as u64)
+                .unwrap();
+            // Spread the samples over the broker's fetch cycle.
+            std::thread::sleep(Duration::from_millis(7 + seq % 13));
+        }
+        print(
+            "propagation: send -> broker acknowledgement",
+            &ack,
+            "ms",
+            1000.0,
+        );
+        print(
+            "propagation: send -> decision changed",
+            &change,
+            "ms",
+            1000.0,
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The HTTP side of `riskstream enforce`: decisions, the nginx
+//! `auth_request` endpoint, the held record of a session, metrics, health
+//! and readiness.
+//!
+//! Status codes, chosen so that nginx's `auth_request` (which passes on
+//! only 2xx, 401 and 403) can act on them: `allow` 200, `step_up` 401 with
+//! a `WWW-Authenticate` challenge, `deny` 403. Until the risk topic has
+//! been read up to the high watermarks taken at start, the decision
+//! endpoints answer 503 (nginx turns that into a 500: fail closed).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use riskstream_schemas::{Decision, Sensitivity};
+use serde::Deserialize;
+use tokio::task::JoinHandle;
+
+use super::EnforceError;
+use super::metrics::EnforceMetrics;
+use super::table::{Decider, Request, SessionTable, Verdict, challenge};
+
+/// `X-Riskstream-Decision`: `allow`, `step_up` or `deny`, on every answer
+/// (nginx: `auth_request_set $decision $upstream_http_x_riskstream_decision`).
+pub const DECISION_HEADER: &str = "x-riskstream-decision";
+/// `X-Riskstream-Reasons`: the signal codes, comma separated.
+pub const REASONS_HEADER: &str = "x-riskstream-reasons";
+/// `X-Riskstream-Step-Up`: the step-up method, on `step_up` answers.
+pub const STEP_UP_HEADER: &str = "x-riskstream-step-up";
+
+#[derive(Clone)]
+struct AppState {
+    decider: Arc<Decider>,
+    table: Arc<RwLock<SessionTable>>,
+    metrics: Arc<EnforceMetrics>,
+    registry: Arc<prometheus_client::registry::Registry>,
+}
+
+/// Binds `addr` and serves in the background.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    decider: Arc<Decider>,
+    table: Arc<RwLock<SessionTable>>,
+    metrics: Arc<EnforceMetrics>,
+) -> Result<JoinHandle<()>, EnforceError> {
+    let state = AppState {
+        registry: Arc::new(metrics.registry()),
+        decider,
+        table,
+        metrics,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| EnforceError::Http { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(addr = %local, "http listening");
+    let app = router(state);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "http server stopped");
+        }
+    }))
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/decide", post(decide))
+        .route("/v1/authz", get(authz))
+        .route("/v1/sessions/{session}", get(session))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// The body of `POST /v1/decide`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    session: Option<String>,
+    action: Option<String>,
+    sensitivity: Option<Sensitivity>,
+    tenant: Option<String>,
+}
+
+async fn decide(State(s): State<AppState>, axum::Json(body): axum::Json<DecideBody>) -> Response {
+    answer(
+        &s,
+        &Request {
+            session: body.session,
+            action: body.action,
+            sensitivity: body.sensitivity,
+            tenant: body.tenant,
+            path: None,
+        },
+    )
+}
+
+fn header_str(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+async fn authz(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let c = s.decider.requests();
+    let session = header_str(&headers, &c.session_header).or_else(|| {
+        c.session_cookie
+            .as_deref()
+            .and_then(|name| cookie(&headers, name))
+    });
+    let request = Request {
+        session,
+        action: header_str(&headers, &c.action_header),
+        sensitivity: None,
+        tenant: c
+            .tenant_header
+            .as_ref()
+            .and_then(|h| header_str(&headers, h)),
+        path: header_str(&headers, &c.uri_header),
+    };
+    answer(&s, &request)
+}
+
+fn answer(s: &AppState, request: &Request) -> Response {
+    if !s.metrics.is_ready() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"error": "not caught up with the risk topic yet"})),
+        )
+            .into_response();
+    }
+    let verdict = match s.table.read() {
+        Ok(t) => s.decider.decide(&t, request),
+        Err(_) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session table poisoned\n",
+            )
+                .into_response();
+        }
+    };
+    s.metrics
+        .decided(verdict.class, verdict.decision, verdict.known);
+    respond(&verdict)
+}
+
+/// The HTTP form of a verdict: status, headers and the verdict as JSON.
+fn respond(v: &Verdict) -> Response {
+    let status = match v.decision {
+        Decision::Allow => StatusCode::OK,
+        Decision::StepUp => StatusCode::UNAUTHORIZED,
+        Decision::Deny => StatusCode::FORBIDDEN,
+    };
+    let mut response = (status, axum::Json(v)).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        HeaderName::from_static(DECISION_HEADER),
+        HeaderValue::from_static(v.decision.as_str()),
+    );
+    if let Ok(reasons) = HeaderValue::from_str(&v.reasons.join(",")) {
+        h.insert(HeaderName::from_static(REASONS_HEADER), reasons);
+    }
+    if let Some(step_up) = &v.step_up {
+        if let Ok(c) = HeaderValue::from_str(&challenge(step_up)) {
+            h.insert(header::WWW_AUTHENTICATE, c);
+        }
+        let method = match step_up.method {
+            riskstream_schemas::StepUpMethod::Mfa => "mfa",
+            riskstream_schemas::StepUpMethod::JitCredential => "jit_credential",
+            riskstream_schemas::StepUpMethod::Approval => "approval",
+        };
+        h.insert(
+            HeaderName::from_static(STEP_UP_HEADER),
+            HeaderValue::from_static(method),
+        );
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn session(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let held = s.table.read().ok().and_then(|t| t.get(&id).cloned());
+    match held {
+        Some(held) => axum::Json(held).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": "no record of this session"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        EnforceMetrics::encode(&s.registry),
+    )
+        .into_response()
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let m = &s.metrics;
+    let sessions = s.table.read().map_or(0, |t| t.len());
+    let body = serde_json::json!({
+        "ready": m.is_ready(),
+        "caught_up": m.is_ready(),
+        "broker_up": m.broker_up.load(std::sync::atomic::Ordering::Relaxed),
+        "sessions": sessions,
+    });
+    let status = if m.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
