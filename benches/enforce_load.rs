@@ -27,6 +27,14 @@
 //!    ~0.5 ms until the decision changes. It reports send → broker
 //!    acknowledgement and send → decision changed (to within the polling
 //!    step).
+//!
+//!    With `--pipeline` (and `riskstream run` consuming the same broker),
+//!    each sample is a new session of one principal: a clean login at the
+//!    office (`auth-events`), then, once enforce allows the session's
+//!    exports, the same session exporting data from another continent with
+//!    curl (`action-events`, the stolen-token pattern). It reports input
+//!    event sent → decision changed to deny: broker, pipeline, broker,
+//!    enforce.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -50,6 +58,9 @@ struct Args {
     seconds: u64,
     connections: u64,
     samples: u64,
+    /// Propagation from an input event through `riskstream run` instead
+    /// of from a published record.
+    pipeline: bool,
 }
 
 fn args() -> Args {
@@ -61,6 +72,7 @@ fn args() -> Args {
         seconds: 10,
         connections: 8,
         samples: 500,
+        pipeline: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -72,6 +84,7 @@ fn args() -> Args {
             "--seconds" => a.seconds = it.next().unwrap().parse().unwrap(),
             "--connections" => a.connections = it.next().unwrap().parse().unwrap(),
             "--samples" => a.samples = it.next().unwrap().parse().unwrap(),
+            "--pipeline" => a.pipeline = true,
             // cargo bench passes --bench
             _ => {}
         }
@@ -322,7 +335,9 @@ fn main() {
     }
 
     // 3. Propagation.
-    if a.samples > 0 {
+    if a.samples > 0 && a.pipeline {
+        through_pipeline(&a, &producer, &mut conn);
+    } else if a.samples > 0 {
         let session = "propagation";
         let mut ack = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
         let mut change = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
@@ -384,4 +399,82 @@ fn main() {
             1000.0,
         );
     }
+}
+
+/// An input event at the current time, as `riskstream run` reads it.
+fn input_event(id: &str, principal: &str, session: &str, export: bool) -> (&'static str, String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let time = riskstream_schemas::Timestamp(now).to_string();
+    let head = format!(
+        r#""id":"{id}","time":"{time}","tenant":"globex","principal":{{"id":"{principal}","type":"human","role":"engineering"}},"session":"{session}""#
+    );
+    if export {
+        (
+            "action-events",
+            format!(
+                r#"{{"schema":"riskstream.event.v1","kind":"action",{head},"action":"data.export","resource":"db:/customers","context":{{"ip":"92.193.38.111","user_agent":"curl/7.88.1"}}}}"#
+            ),
+        )
+    } else {
+        (
+            "auth-events",
+            format!(
+                r#"{{"schema":"riskstream.event.v1","kind":"auth",{head},"type":"login.success","context":{{"ip":"220.49.16.10","user_agent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/155.0.0.0 Safari/537.36","device_id":"d-bench","device_trust":"managed"}},"auth":{{"aal":2,"acr":"urn:globex:mfa","amr":["pwd","otp"]}}}}"#
+            ),
+        )
+    }
+}
+
+/// Propagation through the pipeline: input event sent -> enforce's decision
+/// for the session changed.
+fn through_pipeline(a: &Args, producer: &BaseProducer<Acks>, conn: &mut Conn) {
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let principal = format!("u-bench-{run}");
+    let mut change = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let send = |topic: &str, value: &str| {
+        producer
+            .send(BaseRecord::to(topic).key(&principal).payload(value))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        producer.poll(Duration::ZERO);
+    };
+    let wait_for = |conn: &mut Conn, body: &str, want: u16, since: Instant| {
+        loop {
+            producer.poll(Duration::ZERO);
+            if conn.decide(body).0 == want {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(20),
+                "the decision never became {want}: is `riskstream run` consuming this broker?"
+            );
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    };
+    for i in 0..a.samples {
+        let session = format!("s-bench-{run}-{i}");
+        let body = format!(r#"{{"session":"{session}","action":"data.export"}}"#);
+        let (topic, login) = input_event(&format!("bench-{run}-{i}-a"), &principal, &session, false);
+        send(topic, &login);
+        wait_for(conn, &body, 200, Instant::now());
+        let (topic, export) = input_event(&format!("bench-{run}-{i}-b"), &principal, &session, true);
+        let sent = Instant::now();
+        send(topic, &export);
+        let took = wait_for(conn, &body, 403, sent);
+        change.record(took.as_micros().max(1) as u64).unwrap();
+        // Spread the samples over the broker's fetch cycles.
+        std::thread::sleep(Duration::from_millis(7 + i % 13));
+    }
+    print(
+        "propagation: input event sent -> decision changed (through riskstream run)",
+        &change,
+        "ms",
+        1000.0,
+    );
 }
