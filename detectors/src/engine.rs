@@ -351,18 +351,20 @@ impl Engine {
         p.age_histories(now, policy.detectors.history_max_age_ms());
 
         // Address facts, cached for the principal's last address.
-        let ip_info: Option<IpInfo> = match event.context.ip {
+        // Shared, not copied: a clone is one reference count, not three.
+        let ip_info: Option<Arc<IpInfo>> = match event.context.ip {
             None => None,
             Some(ip) => match &p.last_ip {
                 Some((last, info)) if *last == ip => Some(info.clone()),
                 _ => {
                     let info = config.geo.lookup(ip);
-                    p.last_ip = Some((ip, info.clone()));
+                    let info = Arc::new(info);
+                    p.last_ip = Some((ip, Arc::clone(&info)));
                     Some(info)
                 }
             },
         };
-        let asn = event.context.asn.or(ip_info.as_ref().and_then(|i| i.asn));
+        let asn = event.context.asn.or(ip_info.as_deref().and_then(|i| i.asn));
         let network = event.context.ip.map(|ip| network_key(ip, asn));
         let tenant_hash = hash_str(&event.tenant);
         let prefix = event.context.ip.map(prefix_key);
@@ -431,17 +433,22 @@ impl Engine {
                 if kind == PrincipalType::Human
                     && !self.sources.is_empty()
                     && (p.sessions[si].seq == 0
-                        || event.auth_type().is_some()
+                        || is_authentication(&event.body, kind)
+                        || event.auth_type() == Some(AuthType::LoginFailure)
                         || sensitivity >= Sensitivity::High) =>
             {
                 let d = &policy.detectors;
-                (
-                    self.sources.ip_counts(
-                        &(tenant_hash, ip),
-                        me,
-                        now,
-                        i64::from(d.source_window_seconds) * 1000,
-                    ),
+                let by_ip = self.sources.ip_counts(
+                    &(tenant_hash, ip),
+                    me,
+                    now,
+                    i64::from(d.source_window_seconds) * 1000,
+                );
+                // The address explains its network's failures: no need to
+                // ask the network when the address is a source already.
+                let by_asn = if by_ip.is_some_and(|c| c.unresolved >= d.source_principals) {
+                    None
+                } else {
                     asn.and_then(|a| {
                         self.sources.asn_counts(
                             &(tenant_hash, a),
@@ -449,8 +456,9 @@ impl Engine {
                             now,
                             i64::from(d.spray_window_seconds) * 1000,
                         )
-                    }),
-                )
+                    })
+                };
+                (by_ip, by_asn)
             }
             _ => (None, None),
         };
@@ -467,7 +475,7 @@ impl Engine {
                 policy,
                 principal: p,
                 session: &p.sessions[si],
-                ip_info: ip_info.as_ref(),
+                ip_info: ip_info.as_deref(),
                 network,
                 prefix,
                 device,
@@ -692,7 +700,7 @@ impl Engine {
             event,
             &key,
             &findings,
-            ip_info.as_ref(),
+            ip_info.as_deref(),
             network,
             device,
             ua_skeleton,

@@ -139,7 +139,8 @@ pub(crate) struct SourceCounts {
     /// window and who have not logged in from it since: the accounts a
     /// list was tried against (a typo is followed by a login).
     pub unresolved: u32,
-    /// Other principals that logged in from the source in the window.
+    /// Other principals that logged in from the source in the window
+    /// (for an address: since its first failure).
     pub succeeded: u32,
 }
 
@@ -244,9 +245,22 @@ impl AttackSources {
         time: Timestamp,
         (keep_ip_ms, keep_asn_ms): (i64, i64),
     ) {
-        self.ips
-            .get_or_insert_mut(ip, SourceUse::default)
-            .record(who, outcome, time, keep_ip_ms);
+        // An address is tracked from its first failure: a login from an
+        // address nobody failed from resolves nothing, and most logins are
+        // such, so the table stays the size of the failures, not of the
+        // logins. (Its network keeps every login: the spray count compares
+        // failures with logins.)
+        match outcome {
+            LoginOutcome::Failure => self
+                .ips
+                .get_or_insert_mut(ip, SourceUse::default)
+                .record(who, outcome, time, keep_ip_ms),
+            LoginOutcome::Success => {
+                if let Some(u) = self.ips.get_mut(&ip) {
+                    u.record(who, outcome, time, keep_ip_ms);
+                }
+            }
+        }
         if let Some(asn) = asn {
             self.asns.get_or_insert_mut(asn, SourceUse::default).record(
                 who,

@@ -288,7 +288,7 @@ pub(crate) struct PrincipalState {
     pub novelty: ContextNovelty,
     /// Cache of the last address looked up (not state: rebuilt on use).
     #[serde(skip)]
-    pub last_ip: Option<(IpAddr, IpInfo)>,
+    pub last_ip: Option<(IpAddr, Arc<IpInfo>)>,
 }
 
 impl PrincipalState {
