@@ -192,26 +192,42 @@ impl Engine {
 
     /// The tenant-wide tables (infrastructure networks, peer groups).
     pub fn networks_snapshot(&self) -> NetworksSnapshot {
+        self.networks_snapshot_of(true)
+    }
+
+    /// [`Engine::networks_snapshot`] without the attack-source table: for
+    /// a shell that rebuilds that table from a shared topic instead (the
+    /// table can hold every instance's observations of a day, too much to
+    /// rewrite at each checkpoint).
+    pub fn networks_snapshot_without_sources(&self) -> NetworksSnapshot {
+        self.networks_snapshot_of(false)
+    }
+
+    fn networks_snapshot_of(&self, sources: bool) -> NetworksSnapshot {
         let mut networks: Vec<((u64, u64), NetworkUse)> =
             self.networks.iter().map(|(k, v)| (*k, v.clone())).collect();
         networks.sort_by_key(|(k, _)| *k);
         let mut peers: Vec<(u64, ActionProfile)> =
             self.peers.iter().map(|(k, v)| (*k, v.clone())).collect();
         peers.sort_by_key(|(k, _)| *k);
-        let mut ip_sources: Vec<(IpKey, SourceUse)> = self
-            .sources
-            .ips
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        ip_sources.reverse();
-        let mut asn_sources: Vec<(AsnKey, SourceUse)> = self
-            .sources
-            .asns
-            .iter()
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        asn_sources.reverse();
+        let mut ip_sources: Vec<(IpKey, SourceUse)> = Vec::new();
+        let mut asn_sources: Vec<(AsnKey, SourceUse)> = Vec::new();
+        if sources {
+            ip_sources = self
+                .sources
+                .ips
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            ip_sources.reverse();
+            asn_sources = self
+                .sources
+                .asns
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            asn_sources.reverse();
+        }
         NetworksSnapshot {
             version: SNAPSHOT_VERSION,
             networks,

@@ -372,7 +372,8 @@ impl LoopContext {
     fn restore(&self, p: i32) -> Result<PartitionTask, String> {
         let started = Instant::now();
         let task = PartitionTask::new(p, self.config.inputs.len(), self.engine.engine())
-            .follow_sessions(self.config.caep.is_some());
+            .follow_sessions(self.config.caep.is_some())
+            .shared_sources(!self.config.raw.topics.ip_observations.is_empty());
         let mut cfg = ClientConfig::new();
         for (k, v) in self.config.common_properties() {
             cfg.set(k, v);

@@ -137,6 +137,9 @@ pub struct PartitionTask {
     pub out_of_order: u64,
     /// Whether records carry their session's previous view.
     follow_sessions: bool,
+    /// Whether the attack-source table comes from the shared topic (and
+    /// so stays out of the changelog).
+    follow_shared_sources: bool,
 }
 
 /// The longest an event waits for an earlier one the broker holds on
@@ -160,7 +163,15 @@ impl PartitionTask {
             next_offset: vec![None; inputs],
             out_of_order: 0,
             follow_sessions: false,
+            follow_shared_sources: false,
         }
+    }
+
+    /// The attack-source table is rebuilt from the shared topic: the
+    /// changelog leaves it out.
+    pub fn shared_sources(mut self, on: bool) -> PartitionTask {
+        self.follow_shared_sources = on;
+        self
     }
 
     /// Records carry what their session's previous record said (read from
@@ -376,7 +387,14 @@ impl PartitionTask {
             self.networks_dirty = false;
             out.push((
                 NETWORKS_KEY.to_owned(),
-                Some(self.engine.networks_snapshot().to_bytes()),
+                Some(
+                    if self.follow_shared_sources {
+                        self.engine.networks_snapshot_without_sources()
+                    } else {
+                        self.engine.networks_snapshot()
+                    }
+                    .to_bytes(),
+                ),
             ));
         }
         out
