@@ -37,6 +37,7 @@ fn main() {
         "riskstream.state",
         "session-risk",
         "riskstream.dlq",
+        "riskstream.ip-observations",
     ] {
         cluster.create_topic(topic, partitions, 1).expect(topic);
     }

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
@@ -66,6 +66,16 @@ pub(crate) struct ProduceContext {
     out_counters: [Counter; 5],
     failures: AtomicU64,
     first_failure: Mutex<Option<String>>,
+    /// Deliveries reported (acknowledged or failed for good), with a
+    /// condition a checkpoint waits on: woken by each report, where
+    /// librdkafka's flush polls in steps of up to 100 ms while another
+    /// thread serves the reports.
+    reported: Mutex<u64>,
+    reported_cv: Condvar,
+    /// The count a waiting checkpoint needs (`u64::MAX` when none waits):
+    /// only the report that reaches it wakes the checkpoint, so that
+    /// deliveries cost no wake-up call otherwise.
+    wanted: AtomicU64,
 }
 
 impl ClientContext for ProduceContext {
@@ -116,6 +126,11 @@ impl ProducerContext for ProduceContext {
                 }
             }
         }
+        let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        *reported += 1;
+        if *reported >= self.wanted.load(Ordering::Relaxed) {
+            self.reported_cv.notify_all();
+        }
     }
 }
 
@@ -153,6 +168,8 @@ pub(crate) struct LoopContext {
     watermarks: Arc<Watermarks>,
     /// The other instances' attack-source observations, when shared.
     sources: Mutex<Option<SharedSources>>,
+    /// Messages handed to the producer, for [`LoopContext::flush`].
+    produced: AtomicU64,
 }
 
 impl ClientContext for LoopContext {
@@ -509,7 +526,10 @@ impl LoopContext {
     ) -> Result<(), String> {
         loop {
             match self.producer.send(record) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.produced.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
                     std::thread::sleep(Duration::from_millis(1));
@@ -524,28 +544,35 @@ impl LoopContext {
     /// `message.timeout.ms`); a delivery that failed for good is an error.
     fn flush(&self) -> Result<(), String> {
         let started = Instant::now();
-        loop {
-            match self.producer.flush(Duration::from_millis(500)) {
-                Ok(()) => break,
-                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
-                    if started.elapsed() > Duration::from_secs(5) {
-                        debug!(
-                            in_flight = self.producer.in_flight_count(),
-                            waited_s = started.elapsed().as_secs(),
-                            "waiting for the broker to acknowledge"
-                        );
-                    }
-                    if self.shutdown.load(Ordering::Relaxed)
-                        && started.elapsed() > self.config.shutdown_deadline
-                    {
-                        return Err(
-                            "shutdown deadline passed with messages unacknowledged".to_owned()
-                        );
-                    }
+        let produced = self.produced.load(Ordering::Relaxed);
+        let ctx = self.producer.context();
+        let mut reported = ctx.reported.lock().unwrap_or_else(|p| p.into_inner());
+        // Set under the lock: a report either sees it or was counted
+        // before the check below.
+        ctx.wanted.store(produced, Ordering::Relaxed);
+        while *reported < produced {
+            let (guard, timeout) = ctx
+                .reported_cv
+                .wait_timeout(reported, Duration::from_millis(500))
+                .unwrap_or_else(|p| p.into_inner());
+            reported = guard;
+            if timeout.timed_out() {
+                if started.elapsed() > Duration::from_secs(5) {
+                    debug!(
+                        in_flight = produced - *reported,
+                        waited_s = started.elapsed().as_secs(),
+                        "waiting for the broker to acknowledge"
+                    );
                 }
-                Err(e) => return Err(format!("flush: {e}")),
+                if self.shutdown.load(Ordering::Relaxed)
+                    && started.elapsed() > self.config.shutdown_deadline
+                {
+                    return Err("shutdown deadline passed with messages unacknowledged".to_owned());
+                }
             }
         }
+        ctx.wanted.store(u64::MAX, Ordering::Relaxed);
+        drop(reported);
         let failures = self.producer.context().failures.load(Ordering::SeqCst);
         if failures > 0 {
             let first = self
@@ -795,6 +822,9 @@ pub(crate) fn run_loop(
             out_counters,
             metrics: Arc::clone(&metrics),
             failures: AtomicU64::new(0),
+            reported: Mutex::new(0),
+            reported_cv: Condvar::new(),
+            wanted: AtomicU64::new(u64::MAX),
             first_failure: Mutex::new(None),
         })
         .map_err(|e| RunError::Kafka(format!("producer: {e}")))?;
@@ -878,6 +908,7 @@ pub(crate) fn run_loop(
     };
     let ctx = LoopContext {
         sources: Mutex::new(shared_sources),
+        produced: AtomicU64::new(0),
         decision_counters,
         events_in,
         watermarks: Arc::clone(&watermarks),
