@@ -460,10 +460,12 @@ fn through_pipeline(a: &Args, producer: &BaseProducer<Acks>, conn: &mut Conn) {
     for i in 0..a.samples {
         let session = format!("s-bench-{run}-{i}");
         let body = format!(r#"{{"session":"{session}","action":"data.export"}}"#);
-        let (topic, login) = input_event(&format!("bench-{run}-{i}-a"), &principal, &session, false);
+        let (topic, login) =
+            input_event(&format!("bench-{run}-{i}-a"), &principal, &session, false);
         send(topic, &login);
         wait_for(conn, &body, 200, Instant::now());
-        let (topic, export) = input_event(&format!("bench-{run}-{i}-b"), &principal, &session, true);
+        let (topic, export) =
+            input_event(&format!("bench-{run}-{i}-b"), &principal, &session, true);
         let sent = Instant::now();
         send(topic, &export);
         let took = wait_for(conn, &body, 403, sent);

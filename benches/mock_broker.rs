@@ -15,6 +15,8 @@
 //! replication, no durability. Figures measured against it are the
 //! pipeline's, not a production cluster's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::io::Write;
 
 use rdkafka::mocking::MockCluster;

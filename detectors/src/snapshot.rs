@@ -269,7 +269,12 @@ pub struct SessionView {
 impl Engine {
     /// The latest record's view of a session, if the engine tracks it (a
     /// read: the principal's recency does not change).
-    pub fn session_view(&self, tenant: &str, principal: &str, session: &str) -> Option<SessionView> {
+    pub fn session_view(
+        &self,
+        tenant: &str,
+        principal: &str,
+        session: &str,
+    ) -> Option<SessionView> {
         let key = crate::engine::principal_key(tenant, principal);
         let state = self.principals.peek(&key)?;
         state

@@ -507,7 +507,11 @@ fn auth_event(
             r#","auth":{"aal":2,"acr":"urn:globex:mfa","amr":["pwd","otp"]}"#,
         )
     } else if kind == "login.success" {
-        ("curl/7.88.1", r#","device_trust":"unknown""#, r#","auth":{"aal":1,"amr":["pwd"]}"#)
+        (
+            "curl/7.88.1",
+            r#","device_trust":"unknown""#,
+            r#","auth":{"aal":1,"amr":["pwd"]}"#,
+        )
     } else {
         ("curl/7.88.1", r#","device_trust":"unknown""#, "")
     };
@@ -542,7 +546,16 @@ fn attack_sources_are_shared_across_partitions_and_instances() {
     let mut msgs: Vec<Outgoing> = people
         .iter()
         .enumerate()
-        .map(|(i, p)| auth_event(&format!("w-{i}"), 0, p, &format!("s-w-{i}"), "login.success", office))
+        .map(|(i, p)| {
+            auth_event(
+                &format!("w-{i}"),
+                0,
+                p,
+                &format!("s-w-{i}"),
+                "login.success",
+                office,
+            )
+        })
         .collect();
     producer.send(&msgs, 0..msgs.len(), None);
     let partitions = producer.partitions();
@@ -557,10 +570,20 @@ fn attack_sources_are_shared_across_partitions_and_instances() {
         .filter(|(i, _)| partitions[i] != target_partition)
         .map(|(_, p)| p)
         .collect();
-    assert!(victims.len() >= 3, "the keys spread over the partitions: {partitions:?}");
+    assert!(
+        victims.len() >= 3,
+        "the keys spread over the partitions: {partitions:?}"
+    );
     let first_failure = msgs.len();
     for (i, v) in victims.iter().enumerate() {
-        msgs.push(auth_event(&format!("f-{i}"), 10 + i as u32, v, &format!("s-f-{i}"), "login.failure", attacker));
+        msgs.push(auth_event(
+            &format!("f-{i}"),
+            10 + i as u32,
+            v,
+            &format!("s-f-{i}"),
+            "login.failure",
+            attacker,
+        ));
     }
     producer.send(&msgs, first_failure..msgs.len(), None);
     let scored = msgs.len();
@@ -585,14 +608,24 @@ fn attack_sources_are_shared_across_partitions_and_instances() {
             if n >= scored as f64 {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "{n} of {scored} observations read back:\n{metrics}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{n} of {scored} observations read back:\n{metrics}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     // Then the target's password works from the attacker's address.
     let hit = msgs.len();
-    msgs.push(auth_event("hit", 30, target, "s-hit", "login.success", attacker));
+    msgs.push(auth_event(
+        "hit",
+        30,
+        target,
+        "s-hit",
+        "login.success",
+        attacker,
+    ));
     producer.send(&msgs, hit..msgs.len(), None);
     assert!(risk.read_until(Duration::from_secs(60), |c| c.events.contains("hit")));
     let record: serde_json::Value = risk
@@ -616,7 +649,9 @@ fn attack_sources_are_shared_across_partitions_and_instances() {
     // Without sharing, the target's partition alone has seen none of it.
     let alone = expected_records(&msgs, &producer.partitions());
     assert!(
-        !alone["hit"]["signals"].to_string().contains("credential_stuffing_source"),
+        !alone["hit"]["signals"]
+            .to_string()
+            .contains("credential_stuffing_source"),
         "{}",
         alone["hit"]
     );

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
@@ -678,7 +678,10 @@ mod tests {
         raw.caep.key = Some(PathBuf::from("/nonexistent/key.pem"));
         raw.caep.issuer = "https://riskstream.test".to_owned();
         let e = raw.build().unwrap_err().to_string();
-        assert!(e.contains("caep.key") && e.contains("/nonexistent/key.pem"), "{e}");
+        assert!(
+            e.contains("caep.key") && e.contains("/nonexistent/key.pem"),
+            "{e}"
+        );
         let mut raw = RawRunConfig::default();
         raw.topics.state = "auth-events".to_owned();
         assert!(

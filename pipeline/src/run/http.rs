@@ -118,7 +118,9 @@ async fn jwks(State(s): State<AppState>) -> Response {
 fn not_a_transmitter() -> Response {
     (
         StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({"error": "CAEP is not enabled on this instance ([caep] key)"})),
+        axum::Json(
+            serde_json::json!({"error": "CAEP is not enabled on this instance ([caep] key)"}),
+        ),
     )
         .into_response()
 }

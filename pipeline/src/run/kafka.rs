@@ -35,8 +35,8 @@ use tracing::{debug, error, info, warn};
 
 use super::config::RunConfig;
 use super::metrics::{ClassDecision, Metrics, Reason, TopicKind, TopicPartition};
-use super::task::{Outcome, PartitionTask, Pending};
 use super::sources::{self, SharedSources};
+use super::task::{Outcome, PartitionTask, Pending};
 use super::watermarks::{Reading, Watermarks};
 use super::{RunError, SessionCache};
 use crate::caep::{SessionMark, session_tokens};

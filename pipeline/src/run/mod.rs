@@ -25,8 +25,8 @@ pub mod config;
 mod http;
 mod kafka;
 pub mod metrics;
-mod task;
 mod sources;
+mod task;
 mod topics;
 mod watermarks;
 

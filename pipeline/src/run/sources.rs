@@ -163,7 +163,11 @@ fn read_loop(
             .payload()
             .and_then(|b| serde_json::from_slice::<IpObservation>(b).ok())
         else {
-            warn!(partition = m.partition(), offset = m.offset(), "not an attack-source observation: skipped");
+            warn!(
+                partition = m.partition(),
+                offset = m.offset(),
+                "not an attack-source observation: skipped"
+            );
             continue;
         };
         metrics.source_observations_in.inc();

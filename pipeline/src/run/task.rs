@@ -316,11 +316,8 @@ impl PartitionTask {
                         self.engine.handle_timeout(now);
                     }
                     let previous = if self.follow_sessions {
-                        self.engine.session_view(
-                            &event.tenant,
-                            &event.principal.id,
-                            &event.session,
-                        )
+                        self.engine
+                            .session_view(&event.tenant, &event.principal.id, &event.session)
                     } else {
                         None
                     };
