@@ -458,11 +458,7 @@ fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
     };
     let raw = RawRunConfig::load(args.config.as_deref(), &overrides)?;
     if args.print_config {
-        print!(
-            "{}",
-            toml::to_string_pretty(&raw).context("printing the configuration")?
-        );
-        return Ok(ExitCode::SUCCESS);
+        return print_config(&raw);
     }
     let config = raw.build()?;
     init_tracing();
@@ -475,6 +471,15 @@ fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--print-config`: the effective configuration as TOML.
+fn print_config(raw: &impl serde::Serialize) -> Result<ExitCode> {
+    print!(
+        "{}",
+        toml::to_string_pretty(raw).context("printing the configuration")?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_enforce(args: EnforceArgs) -> Result<ExitCode> {
     use riskstream::enforce::{Overrides, RawEnforceConfig};
     let overrides = Overrides {
@@ -484,11 +489,7 @@ fn run_enforce(args: EnforceArgs) -> Result<ExitCode> {
     };
     let raw = RawEnforceConfig::load(args.config.as_deref(), &overrides)?;
     if args.print_config {
-        print!(
-            "{}",
-            toml::to_string_pretty(&raw).context("printing the configuration")?
-        );
-        return Ok(ExitCode::SUCCESS);
+        return print_config(&raw);
     }
     let config = raw.build()?;
     init_tracing();
