@@ -23,7 +23,7 @@ use crate::sources::{
     AttackSources, IpObservation, IpObservationConfig, LoginOutcome, SourceCounts,
 };
 use crate::state::{
-    ActionProfile, CONTEXT_LEVELS, ContextLevel, Fix, PrincipalState, SeenId, SessionState,
+    ActionProfile, CONTEXT_LEVELS, Client, ContextLevel, Fix, PrincipalState, SeenId, SessionState,
     StickySignal, hash_str, network_key, prefix_key, push_windowed, user_agent_skeleton,
 };
 
@@ -130,6 +130,8 @@ pub(crate) struct DetectContext<'a> {
     pub prefix: Option<u64>,
     pub device: Option<u64>,
     pub ua_skeleton: Option<u64>,
+    /// A human's user agent in the client hierarchy.
+    pub client: Option<&'a Client>,
     pub shared_network: bool,
     /// What the attack-source table says of the address and of its AS,
     /// about the tenant's other principals (humans only).
@@ -177,11 +179,31 @@ pub struct Engine {
     /// Sensitivity of action names seen, so that the policy's globs run once
     /// per name rather than once per event. Bounded: cleared when full.
     sensitivity_cache: FxHashMap<Box<str>, Sensitivity>,
+    /// Humans' user agents placed in the client hierarchy, so that each
+    /// string is parsed once. Bounded: cleared when full.
+    client_cache: FxHashMap<u64, Arc<Client>>,
 }
 
 /// Distinct action names cached; applications have hundreds, not millions,
 /// and a sender inventing names only costs a cache refill.
 const SENSITIVITY_CACHE: usize = 4096;
+
+/// Distinct user agents cached: a fleet has hundreds of browser builds.
+const CLIENT_CACHE: usize = 4096;
+
+/// The client hierarchy of `ua`, parsed once per distinct string.
+fn client_of(cache: &mut FxHashMap<u64, Arc<Client>>, ua: &str) -> Arc<Client> {
+    let h = hash_str(ua);
+    if let Some(c) = cache.get(&h) {
+        return Arc::clone(c);
+    }
+    let c = Arc::new(Client::parse(ua));
+    if cache.len() >= CLIENT_CACHE {
+        cache.clear();
+    }
+    cache.insert(h, Arc::clone(&c));
+    c
+}
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -236,6 +258,7 @@ impl Engine {
             stats: EngineStats::default(),
             findings: Vec::new(),
             sensitivity_cache: FxHashMap::default(),
+            client_cache: FxHashMap::default(),
             config,
         }
     }
@@ -373,6 +396,10 @@ impl Engine {
             .is_some_and(|u| u.shared);
         let device = event.context.device_id.as_deref().map(hash_str);
         let ua_skeleton = event.context.user_agent.as_deref().map(user_agent_skeleton);
+        let client = match event.context.user_agent.as_deref() {
+            Some(ua) if kind == PrincipalType::Human => Some(client_of(&mut self.client_cache, ua)),
+            _ => None,
+        };
 
         // The session: found, or opened (evicting the stalest beyond the cap).
         let session_idle_ms = limits.session_idle_seconds * 1000;
@@ -480,6 +507,7 @@ impl Engine {
                 prefix,
                 device,
                 ua_skeleton,
+                client: client.as_deref(),
                 shared_network,
                 ip_source,
                 asn_source,
@@ -495,6 +523,7 @@ impl Engine {
             detectors::auth_failures::detect(&ctx, &mut findings);
             detectors::geo_velocity::detect(&ctx, &mut findings);
             detectors::anonymizer::detect(&ctx, &mut findings);
+            detectors::client::detect(&ctx, &mut findings);
             detectors::device::detect(&ctx, &mut findings);
             detectors::session_context::detect(&ctx, &mut findings);
             detectors::machine_baseline::detect(&ctx, &mut findings);
@@ -508,7 +537,7 @@ impl Engine {
                 .iter_mut()
                 .filter(|f| detectors::is_novelty(f.code))
             {
-                f.scale = maturity;
+                f.scale *= maturity;
             }
         }
         // Freeman et al.'s per-principal likelihood: the novelty weights are
@@ -530,7 +559,7 @@ impl Engine {
                 if w0 <= 0.0 {
                     continue;
                 }
-                let p0 = params.novelty_rates[level as usize];
+                let p0 = params.novelty_rate(level);
                 let p_role = role.map_or(p0, |r| {
                     r.rate(level, p0, params.context_peer_prior_strength)
                 });
@@ -704,6 +733,7 @@ impl Engine {
             network,
             device,
             ua_skeleton,
+            client.as_deref(),
             si,
             score,
             role_peer,
@@ -865,6 +895,7 @@ impl Engine {
         network: Option<u64>,
         device: Option<u64>,
         ua_skeleton: Option<u64>,
+        client: Option<&Client>,
         si: usize,
         score: u8,
         role_peer: u64,
@@ -969,7 +1000,7 @@ impl Engine {
                 .is_some_and(|u| u.shared)
         });
         if clean_auth && kind == PrincipalType::Human && p.learned > 0 {
-            let novel = context_novelty(p, event, ip_info, network, device, shared, params);
+            let novel = context_novelty(p, event, ip_info, network, device, client, shared, params);
             let cap = params.history_max_age_days;
             let role = if self.peers.len() < MAX_PEER_GROUPS || self.peers.contains_key(&role_peer)
             {
@@ -997,6 +1028,9 @@ impl Engine {
                     && !p.tainted_devices.contains(&d)
                 {
                     p.devices.touch(d, now, cap);
+                }
+                if let Some(c) = client {
+                    p.clients.touch(c, now, cap);
                 }
                 credit = event.context.ip.map(prefix_key);
             }
@@ -1064,6 +1098,7 @@ fn context_novelty(
     ip_info: Option<&IpInfo>,
     network: Option<u64>,
     device: Option<u64>,
+    client: Option<&Client>,
     shared: bool,
     params: &crate::policy::DetectorParams,
 ) -> [Option<(ContextLevel, bool)>; CONTEXT_LEVELS] {
@@ -1098,6 +1133,27 @@ fn context_novelty(
         && p.devices.len() > 0
     {
         out[4] = Some((ContextLevel::Device, !p.devices.contains(&d)));
+    }
+    // The client hierarchy: judged at each level whose parent is known,
+    // down to the first new one (as the detector reports it).
+    if let Some(c) = client
+        && p.clients.device_types.len() > 0
+    {
+        let new = p.clients.novelty(c);
+        for (i, level) in [
+            ContextLevel::DeviceType,
+            ContextLevel::Platform,
+            ContextLevel::Browser,
+            ContextLevel::Agent,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out[5 + i] = Some((level, new == Some(level)));
+            if new == Some(level) {
+                break;
+            }
+        }
     }
     out
 }

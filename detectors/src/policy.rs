@@ -193,6 +193,16 @@ pub(crate) struct DetectorParams {
     /// `ln(population rate / own rate)` added (Freeman et al.'s per-user
     /// likelihood).
     pub novelty_rates: [f64; 5],
+    /// The same for the client hierarchy: device type, OS given the device
+    /// type, browser given the OS, exact user agent given the browser: the
+    /// rates `new_device_type`, `new_platform`, `new_browser` and
+    /// `new_browser_version` are for.
+    pub client_novelty_rates: [f64; 4],
+    /// Multiplier on a client signal that comes with a device new to the
+    /// principal: a new device brings its own client for users as for
+    /// attackers, so the client says less than when the device is known
+    /// or absent. In [0, 1].
+    pub client_with_new_device: f64,
     /// Pseudo-logins of the role's novelty rates added to a principal's own
     /// counts (Beta prior strength).
     pub context_prior_strength: f64,
@@ -208,6 +218,15 @@ impl DetectorParams {
     /// `history_max_age_days` in milliseconds.
     pub(crate) fn history_max_age_ms(&self) -> i64 {
         i64::from(self.history_max_age_days) * 24 * 3600 * 1000
+    }
+
+    /// The population's rate of novelty at `level`.
+    pub(crate) fn novelty_rate(&self, level: crate::state::ContextLevel) -> f64 {
+        let l = level as usize;
+        match self.novelty_rates.get(l) {
+            Some(r) => *r,
+            None => self.client_novelty_rates[l - self.novelty_rates.len()],
+        }
     }
 }
 
@@ -409,10 +428,17 @@ impl Policy {
         if let Some(r) = d
             .novelty_rates
             .iter()
+            .chain(&d.client_novelty_rates)
             .find(|r| !(r.is_finite() && **r > 0.0 && **r < 1.0))
         {
             return Err(PolicyError::Invalid(format!(
-                "[detectors] novelty_rates: {r} must be in (0, 1)"
+                "[detectors] novelty_rates, client_novelty_rates: {r} must be in (0, 1)"
+            )));
+        }
+        if !(0.0..=1.0).contains(&d.client_with_new_device) {
+            return Err(PolicyError::Invalid(format!(
+                "[detectors] client_with_new_device = {} must be in [0, 1]",
+                d.client_with_new_device
             )));
         }
         let share_ok = d.burst_attack_share > 0.0 && d.burst_attack_share < 1.0;

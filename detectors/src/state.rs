@@ -104,8 +104,10 @@ impl<T: PartialEq> History<T> {
 }
 
 /// The levels of the context hierarchy whose novelty is counted, coarse to
-/// fine within each branch (Freeman et al., NDSS 2016: IP -> AS -> country;
-/// here AS -> address range, country -> place, and the device).
+/// fine within each branch (Freeman et al., NDSS 2016: IP -> AS -> country,
+/// user agent -> browser -> OS -> device type; here AS -> address range,
+/// country -> place, the device, and device type -> OS -> browser -> user
+/// agent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ContextLevel {
     /// The AS (`unfamiliar_network`).
@@ -118,10 +120,35 @@ pub(crate) enum ContextLevel {
     Location = 3,
     /// The device id (`new_device`).
     Device = 4,
+    /// The kind of client device, from the user agent: pc, smartphone…
+    /// (`new_device_type`).
+    DeviceType = 5,
+    /// The operating system, given a known device type (`new_platform`).
+    Platform = 6,
+    /// The browser, given a known OS (`new_browser`).
+    Browser = 7,
+    /// The exact user agent, given a known browser: a version or build
+    /// (`new_browser_version`).
+    Agent = 8,
 }
 
 /// Levels in [`ContextLevel`].
-pub(crate) const CONTEXT_LEVELS: usize = 5;
+pub(crate) const CONTEXT_LEVELS: usize = 9;
+
+/// Reads a counts array written with fewer levels (a snapshot from before
+/// the user-agent levels) as zeros for the missing ones.
+fn padded_levels<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u32; CONTEXT_LEVELS], D::Error> {
+    let counts = Vec::<u32>::deserialize(d)?;
+    if counts.len() > CONTEXT_LEVELS {
+        return Err(serde::de::Error::invalid_length(
+            counts.len(),
+            &"at most one count per context level",
+        ));
+    }
+    let mut out = [0; CONTEXT_LEVELS];
+    out[..counts.len()].copy_from_slice(&counts);
+    Ok(out)
+}
 
 /// How often clean authentications came with a value new at each level:
 /// the principal's (or its role's) own rate of novelty, which its
@@ -129,8 +156,10 @@ pub(crate) const CONTEXT_LEVELS: usize = 5;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ContextNovelty {
     /// Clean authentications judged at each level.
+    #[serde(deserialize_with = "padded_levels")]
     pub trials: [u32; CONTEXT_LEVELS],
     /// Of which with a value new to the principal.
+    #[serde(deserialize_with = "padded_levels")]
     pub new: [u32; CONTEXT_LEVELS],
 }
 
@@ -152,6 +181,105 @@ impl ContextNovelty {
     pub(crate) fn rate(&self, level: ContextLevel, prior: f64, strength: f64) -> f64 {
         let l = level as usize;
         (f64::from(self.new[l]) + strength * prior) / (f64::from(self.trials[l]) + strength)
+    }
+}
+
+/// A user agent placed in the hierarchy device type -> OS -> browser ->
+/// exact string, each level keyed by a hash of itself and its parents.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Client {
+    pub device_type: u64,
+    pub platform: u64,
+    pub browser: u64,
+    pub agent: u64,
+    /// The parsed names, for evidence.
+    pub device_type_name: Arc<str>,
+    pub platform_name: Arc<str>,
+    pub browser_name: Arc<str>,
+}
+
+impl Client {
+    /// Places `ua` in the hierarchy ([woothee]'s classification; a client
+    /// it does not know, a script's say, is `UNKNOWN` at every level).
+    pub(crate) fn parse(ua: &str) -> Client {
+        let parsed = woothee::parser::Parser::new().parse(ua);
+        let (kind, os, name) = parsed
+            .as_ref()
+            .map_or(("UNKNOWN", "UNKNOWN", "UNKNOWN"), |r| (r.category, r.os, r.name));
+        let mut h = FxHasher::default();
+        kind.hash(&mut h);
+        let device_type = h.finish();
+        os.hash(&mut h);
+        let platform = h.finish();
+        name.hash(&mut h);
+        let browser = h.finish();
+        ua.hash(&mut h);
+        let agent = h.finish();
+        Client {
+            device_type,
+            platform,
+            browser,
+            agent,
+            device_type_name: Arc::from(kind),
+            platform_name: Arc::from(os),
+            browser_name: Arc::from(name),
+        }
+    }
+
+    /// The key of the client at `level` (a user-agent level).
+    pub(crate) fn key(&self, level: ContextLevel) -> Option<u64> {
+        match level {
+            ContextLevel::DeviceType => Some(self.device_type),
+            ContextLevel::Platform => Some(self.platform),
+            ContextLevel::Browser => Some(self.browser),
+            ContextLevel::Agent => Some(self.agent),
+            _ => None,
+        }
+    }
+}
+
+/// The clients a human authenticated with cleanly, per level of the
+/// user-agent hierarchy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ClientHistory {
+    pub device_types: History<u64>,
+    pub platforms: History<u64>,
+    pub browsers: History<u64>,
+    pub agents: History<u64>,
+}
+
+impl ClientHistory {
+    /// The coarsest level at which `client` is new, given the levels above
+    /// it are known; `None` when it is known at every level or nothing is
+    /// known yet. Levels below a new one are new by construction and say
+    /// nothing more.
+    pub(crate) fn novelty(&self, client: &Client) -> Option<ContextLevel> {
+        if self.device_types.len() == 0 {
+            return None;
+        }
+        for (level, history) in self.levels() {
+            if !history.contains(&client.key(level).unwrap_or_default()) {
+                return Some(level);
+            }
+        }
+        None
+    }
+
+    /// Remembers every level of `client`.
+    pub(crate) fn touch(&mut self, client: &Client, now: Timestamp, cap: usize) {
+        self.device_types.touch(client.device_type, now, cap);
+        self.platforms.touch(client.platform, now, cap);
+        self.browsers.touch(client.browser, now, cap);
+        self.agents.touch(client.agent, now, cap);
+    }
+
+    fn levels(&self) -> [(ContextLevel, &History<u64>); 4] {
+        [
+            (ContextLevel::DeviceType, &self.device_types),
+            (ContextLevel::Platform, &self.platforms),
+            (ContextLevel::Browser, &self.browsers),
+            (ContextLevel::Agent, &self.agents),
+        ]
     }
 }
 
@@ -276,6 +404,9 @@ pub(crate) struct PrincipalState {
     /// (workloads' and agents' client baseline).
     #[serde(default)]
     pub user_agents: History<u64>,
+    /// A human's clients, by level of the user-agent hierarchy.
+    #[serde(default)]
+    pub clients: ClientHistory,
     /// When the oldest remembered context (device, network, place…) passes
     /// the policy's `history_max_age_days`: the next event at or after it
     /// prunes the histories. `None` when nothing is held yet (or a snapshot
@@ -318,6 +449,7 @@ impl PrincipalState {
             seen_ids: VecDeque::new(),
             actions: ActionProfile::default(),
             user_agents: History::default(),
+            clients: ClientHistory::default(),
             history_expiry: None,
             novelty: ContextNovelty::default(),
             last_ip: None,
@@ -342,6 +474,10 @@ impl PrincipalState {
             self.devices.forget_before(cutoff),
             self.tainted_devices.forget_before(cutoff),
             self.user_agents.forget_before(cutoff),
+            self.clients.device_types.forget_before(cutoff),
+            self.clients.platforms.forget_before(cutoff),
+            self.clients.browsers.forget_before(cutoff),
+            self.clients.agents.forget_before(cutoff),
         ]
         .into_iter()
         .chain(self.places.iter().map(|p| p.seen))
@@ -564,6 +700,52 @@ pub(crate) fn push_windowed(q: &mut VecDeque<Timestamp>, now: Timestamp, window_
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_levels_nest_from_device_type_to_exact_agent() {
+        let mac_chrome = Client::parse(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        );
+        let mac_chrome_next = Client::parse(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/132.0.0.0 Safari/537.36",
+        );
+        let mac_firefox = Client::parse(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:128.0) Gecko/20100101 Firefox/128.0",
+        );
+        let win_chrome = Client::parse(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        );
+        let iphone = Client::parse(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Mobile/15E148 Safari/604.1",
+        );
+        let script = Client::parse("python-requests/2.31.0");
+        assert_eq!(&*mac_chrome.device_type_name, "pc");
+        assert_eq!(&*iphone.device_type_name, "smartphone");
+        assert_eq!(&*script.device_type_name, "UNKNOWN");
+        assert_eq!(&*mac_chrome.browser_name, "Chrome");
+
+        let mut h = ClientHistory::default();
+        assert_eq!(h.novelty(&win_chrome), None, "nothing known: no judgement");
+        h.touch(&mac_chrome, Timestamp(0), 16);
+        assert_eq!(h.novelty(&mac_chrome), None);
+        assert_eq!(h.novelty(&mac_chrome_next), Some(ContextLevel::Agent));
+        assert_eq!(h.novelty(&mac_firefox), Some(ContextLevel::Browser));
+        assert_eq!(h.novelty(&win_chrome), Some(ContextLevel::Platform));
+        assert_eq!(h.novelty(&iphone), Some(ContextLevel::DeviceType));
+        assert_eq!(h.novelty(&script), Some(ContextLevel::DeviceType));
+        // The same browser name on another OS is another browser key.
+        assert_ne!(mac_chrome.browser, win_chrome.browser);
+    }
+
+    #[test]
+    fn novelty_counts_from_before_the_client_levels_still_load() {
+        let old = r#"{"trials":[4,3,2,1,5],"new":[1,0,0,0,1]}"#;
+        let n: ContextNovelty = serde_json::from_str(old).unwrap_or_default();
+        assert_eq!(n.trials, [4, 3, 2, 1, 5, 0, 0, 0, 0]);
+        assert_eq!(n.new, [1, 0, 0, 0, 1, 0, 0, 0, 0]);
+        let too_many = r#"{"trials":[0,0,0,0,0,0,0,0,0,0],"new":[]}"#;
+        assert!(serde_json::from_str::<ContextNovelty>(too_many).is_err());
+    }
 
     #[test]
     fn user_agent_skeleton_ignores_versions_only() {

@@ -6,6 +6,7 @@ pub(crate) mod action_sequence;
 pub(crate) mod anonymizer;
 pub(crate) mod attack_source;
 pub(crate) mod auth_failures;
+pub(crate) mod client;
 pub(crate) mod device;
 pub(crate) mod geo_velocity;
 pub(crate) mod machine_baseline;
@@ -53,10 +54,14 @@ pub(crate) enum SignalCode {
     NewUserAgent,
     CredentialStuffingSource,
     PasswordSpraySource,
+    NewDeviceType,
+    NewPlatform,
+    NewBrowser,
+    NewBrowserVersion,
 }
 
 impl SignalCode {
-    pub(crate) const COUNT: usize = 33;
+    pub(crate) const COUNT: usize = 37;
     pub(crate) const ALL: [SignalCode; Self::COUNT] = [
         SignalCode::ImpossibleTravel,
         SignalCode::NewCountry,
@@ -91,6 +96,10 @@ impl SignalCode {
         SignalCode::NewUserAgent,
         SignalCode::CredentialStuffingSource,
         SignalCode::PasswordSpraySource,
+        SignalCode::NewDeviceType,
+        SignalCode::NewPlatform,
+        SignalCode::NewBrowser,
+        SignalCode::NewBrowserVersion,
     ];
 
     /// The stable code.
@@ -129,6 +138,10 @@ impl SignalCode {
             SignalCode::NewUserAgent => "new_user_agent",
             SignalCode::CredentialStuffingSource => "credential_stuffing_source",
             SignalCode::PasswordSpraySource => "password_spray_source",
+            SignalCode::NewDeviceType => "new_device_type",
+            SignalCode::NewPlatform => "new_platform",
+            SignalCode::NewBrowser => "new_browser",
+            SignalCode::NewBrowserVersion => "new_browser_version",
         }
     }
 
@@ -160,6 +173,7 @@ impl SignalCode {
             }
             NewSourceNetwork | NewUserAgent => "machine_baseline",
             CredentialStuffingSource | PasswordSpraySource => "attack_source",
+            NewDeviceType | NewPlatform | NewBrowser | NewBrowserVersion => "client",
         }
     }
 
@@ -179,6 +193,10 @@ impl SignalCode {
                 | UnfamiliarAddress
                 | NewDevice
                 | UntrustedDevice
+                | NewDeviceType
+                | NewPlatform
+                | NewBrowser
+                | NewBrowserVersion
                 | FailedLoginBurst
                 | LoginAfterFailures
                 | SessionLongLived
@@ -243,6 +261,10 @@ pub(crate) fn is_novelty(code: SignalCode) -> bool {
             | SignalCode::NewDevice
             | SignalCode::NewSourceNetwork
             | SignalCode::NewUserAgent
+            | SignalCode::NewDeviceType
+            | SignalCode::NewPlatform
+            | SignalCode::NewBrowser
+            | SignalCode::NewBrowserVersion
     )
 }
 
@@ -255,16 +277,26 @@ pub(crate) fn context_level(code: SignalCode) -> Option<crate::state::ContextLev
         SignalCode::NewCountry => Some(ContextLevel::Country),
         SignalCode::UnfamiliarLocation => Some(ContextLevel::Location),
         SignalCode::NewDevice => Some(ContextLevel::Device),
+        SignalCode::NewDeviceType => Some(ContextLevel::DeviceType),
+        SignalCode::NewPlatform => Some(ContextLevel::Platform),
+        SignalCode::NewBrowser => Some(ContextLevel::Browser),
+        SignalCode::NewBrowserVersion => Some(ContextLevel::Agent),
         _ => None,
     }
 }
 
 /// Whether a code is about the device itself being new or unknown, which
-/// every enrolment of a new device shows by definition.
+/// every enrolment of a new device shows by definition (its client too).
 pub(crate) fn is_device_novelty(code: SignalCode) -> bool {
     matches!(
         code,
-        SignalCode::NewDevice | SignalCode::UntrustedDevice | SignalCode::KnownDevice
+        SignalCode::NewDevice
+            | SignalCode::UntrustedDevice
+            | SignalCode::KnownDevice
+            | SignalCode::NewDeviceType
+            | SignalCode::NewPlatform
+            | SignalCode::NewBrowser
+            | SignalCode::NewBrowserVersion
     )
 }
 
