@@ -1000,7 +1000,12 @@ impl Engine {
                 .is_some_and(|u| u.shared)
         });
         if clean_auth && kind == PrincipalType::Human && p.learned > 0 {
-            let novel = context_novelty(p, event, ip_info, network, device, client, shared, params);
+            let mut novel = context_novelty(p, event, ip_info, network, device, shared, params);
+            if let Some(c) = client {
+                for (slot, judged) in novel[5..].iter_mut().zip(p.clients.judged(c)) {
+                    *slot = judged;
+                }
+            }
             let cap = params.history_max_age_days;
             let role = if self.peers.len() < MAX_PEER_GROUPS || self.peers.contains_key(&role_peer)
             {
@@ -1098,7 +1103,6 @@ fn context_novelty(
     ip_info: Option<&IpInfo>,
     network: Option<u64>,
     device: Option<u64>,
-    client: Option<&Client>,
     shared: bool,
     params: &crate::policy::DetectorParams,
 ) -> [Option<(ContextLevel, bool)>; CONTEXT_LEVELS] {
@@ -1133,27 +1137,6 @@ fn context_novelty(
         && p.devices.len() > 0
     {
         out[4] = Some((ContextLevel::Device, !p.devices.contains(&d)));
-    }
-    // The client hierarchy: judged at each level whose parent is known,
-    // down to the first new one (as the detector reports it).
-    if let Some(c) = client
-        && p.clients.device_types.len() > 0
-    {
-        let new = p.clients.novelty(c);
-        for (i, level) in [
-            ContextLevel::DeviceType,
-            ContextLevel::Platform,
-            ContextLevel::Browser,
-            ContextLevel::Agent,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            out[5 + i] = Some((level, new == Some(level)));
-            if new == Some(level) {
-                break;
-            }
-        }
     }
     out
 }

@@ -137,7 +137,9 @@ pub(crate) const CONTEXT_LEVELS: usize = 9;
 
 /// Reads a counts array written with fewer levels (a snapshot from before
 /// the user-agent levels) as zeros for the missing ones.
-fn padded_levels<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u32; CONTEXT_LEVELS], D::Error> {
+fn padded_levels<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<[u32; CONTEXT_LEVELS], D::Error> {
     let counts = Vec::<u32>::deserialize(d)?;
     if counts.len() > CONTEXT_LEVELS {
         return Err(serde::de::Error::invalid_length(
@@ -205,7 +207,9 @@ impl Client {
         let parsed = woothee::parser::Parser::new().parse(ua);
         let (kind, os, name) = parsed
             .as_ref()
-            .map_or(("UNKNOWN", "UNKNOWN", "UNKNOWN"), |r| (r.category, r.os, r.name));
+            .map_or(("UNKNOWN", "UNKNOWN", "UNKNOWN"), |r| {
+                (r.category, r.os, r.name)
+            });
         let mut h = FxHasher::default();
         kind.hash(&mut h);
         let device_type = h.finish();
@@ -263,6 +267,25 @@ impl ClientHistory {
             }
         }
         None
+    }
+
+    /// For the novelty rates: each level of the hierarchy judged (its
+    /// parent known), with whether `client` is new there, down to the
+    /// first new one (as the detector reports it); nothing while nothing
+    /// is known.
+    pub(crate) fn judged(&self, client: &Client) -> [Option<(ContextLevel, bool)>; 4] {
+        let mut out = [None; 4];
+        if self.device_types.len() == 0 {
+            return out;
+        }
+        let new = self.novelty(client);
+        for (slot, (level, _)) in out.iter_mut().zip(self.levels()) {
+            *slot = Some((level, new == Some(level)));
+            if new == Some(level) {
+                break;
+            }
+        }
+        out
     }
 
     /// Remembers every level of `client`.
