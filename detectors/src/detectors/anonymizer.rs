@@ -10,8 +10,12 @@ use crate::engine::DetectContext;
 pub(crate) fn detect(ctx: &DetectContext<'_>, out: &mut Vec<Finding>) {
     let Some(info) = ctx.ip_info else { return };
     let f = info.anonymizer;
-    let ip = ctx.event.context.ip.map(|ip| ip.to_string());
-    let evidence = || json!({ "ip": ip, "asn": info.asn, "as_org": info.as_org.as_deref() });
+    // The address is formatted only for a finding: this runs on every event
+    // with an address, and most find nothing.
+    let evidence = || {
+        let ip = ctx.event.context.ip.map(|ip| ip.to_string());
+        json!({ "ip": ip, "asn": info.asn, "as_org": info.as_org.as_deref() })
+    };
     if f.tor {
         out.push(Finding::new(SignalCode::TorExit, evidence()));
     } else if f.public_proxy {
