@@ -27,7 +27,7 @@ use riskstream_detectors::{
 };
 use riskstream_schemas::{
     Decision, Event, ParseLimits, RejectReason, Rejection, RiskRecord, Sensitivity, Timestamp,
-    parse_event,
+    parse_event_str,
 };
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -236,7 +236,8 @@ impl<R: BufRead> LineReader<R> {
 }
 
 /// One line to an event, or the reason it is rejected: too large (without
-/// parsing), not UTF-8 (`not_json`), then everything [`parse_event`] checks.
+/// parsing), not UTF-8 (`not_json`), then everything
+/// [`riskstream_schemas::parse_event`] checks.
 pub fn parse_line(line: &Line<'_>, limits: ParseLimits) -> Result<Event, Rejection> {
     if line.len > limits.max_bytes {
         return Err(Rejection::new(
@@ -245,14 +246,14 @@ pub fn parse_line(line: &Line<'_>, limits: ParseLimits) -> Result<Event, Rejecti
             format!("{} bytes, limit {}", line.len, limits.max_bytes),
         ));
     }
-    if let Err(e) = std::str::from_utf8(line.bytes) {
-        return Err(Rejection::new(
+    match std::str::from_utf8(line.bytes) {
+        Ok(text) => parse_event_str(text, limits),
+        Err(e) => Err(Rejection::new(
             RejectReason::NotJson,
             None,
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-        ));
+        )),
     }
-    parse_event(line.bytes, limits)
 }
 
 /// Why a line gave no event.

@@ -23,7 +23,7 @@ pub use event::{
     Action, Assurance, AuthType, Context, DeviceTrust, Event, EventBody, EventKind, Principal,
     PrincipalType, Source,
 };
-pub use parse::{ParseLimits, RejectReason, Rejection, parse_event};
+pub use parse::{ParseLimits, RejectReason, Rejection, parse_event, parse_event_str};
 pub use record::{
     AssuranceState, Decision, Decisions, Level, ModelInfo, RecordPrincipal, RiskRecord,
     Sensitivity, Signal, StepUp, StepUpMethod, Trigger,

@@ -8,8 +8,10 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::Deserialize;
-use serde::de::IgnoredAny;
+use std::borrow::Cow;
+
+use serde::de::{self, IgnoredAny, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::event::{
     Action, Assurance, AuthType, Context, DeviceTrust, Event, EventBody, Principal,
@@ -123,22 +125,97 @@ impl Rejection {
 // `["riskstream.event.v1","auth",...]` or `"principal":["u-1"]` would pass
 // for objects.
 
+/// A string of the wire form, borrowed from the input when it has no
+/// escapes. Most of an event's strings are only looked at (`schema`, `kind`,
+/// `time`, `type`, the address, the enums) and would otherwise each cost an
+/// allocation; the ones the event keeps are copied once, as before.
+///
+/// Deserialised as a `String` is (`deserialize_string`, "a string" in type
+/// errors), so that rejections read the same.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a str>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                match std::str::from_utf8(v) {
+                    Ok(s) => Ok(Text(Cow::Owned(s.to_owned()))),
+                    Err(_) => Err(E::invalid_value(de::Unexpected::Bytes(v), &self)),
+                }
+            }
+
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+                match String::from_utf8(v) {
+                    Ok(s) => Ok(Text(Cow::Owned(s))),
+                    Err(e) => Err(E::invalid_value(
+                        de::Unexpected::Bytes(&e.into_bytes()),
+                        &self,
+                    )),
+                }
+            }
+        }
+
+        deserializer.deserialize_string(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn into_string(self) -> String {
+        self.0.into_owned()
+    }
+}
+
 #[derive(Deserialize)]
-struct WireEvent {
-    schema: Option<String>,
-    kind: Option<String>,
-    id: Option<String>,
-    time: Option<String>,
-    tenant: Option<String>,
-    principal: Option<WirePrincipal>,
-    session: Option<String>,
-    #[serde(rename = "type")]
-    auth_type: Option<String>,
-    action: Option<String>,
-    resource: Option<String>,
+struct WireEvent<'a> {
+    #[serde(borrow)]
+    schema: Option<Text<'a>>,
+    #[serde(borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    time: Option<Text<'a>>,
+    #[serde(borrow)]
+    tenant: Option<Text<'a>>,
+    #[serde(borrow)]
+    principal: Option<WirePrincipal<'a>>,
+    #[serde(borrow)]
+    session: Option<Text<'a>>,
+    #[serde(rename = "type", borrow)]
+    auth_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    action: Option<Text<'a>>,
+    #[serde(borrow)]
+    resource: Option<Text<'a>>,
     attributes: Option<serde_json::Map<String, serde_json::Value>>,
-    context: Option<WireContext>,
-    auth: Option<WireAuth>,
+    #[serde(borrow)]
+    context: Option<WireContext<'a>>,
+    #[serde(borrow)]
+    auth: Option<WireAuth<'a>>,
     labels: Option<serde_json::Map<String, serde_json::Value>>,
     source: Option<crate::event::Source>,
     #[serde(flatten)]
@@ -146,21 +223,27 @@ struct WireEvent {
 }
 
 #[derive(Deserialize)]
-struct WirePrincipal {
-    id: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    role: Option<String>,
+struct WirePrincipal<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    role: Option<Text<'a>>,
     #[serde(flatten)]
     _unknown: IgnoredAny,
 }
 
 #[derive(Deserialize)]
-struct WireContext {
-    ip: Option<String>,
-    user_agent: Option<String>,
-    device_id: Option<String>,
-    device_trust: Option<String>,
+struct WireContext<'a> {
+    #[serde(borrow)]
+    ip: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_agent: Option<Text<'a>>,
+    #[serde(borrow)]
+    device_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    device_trust: Option<Text<'a>>,
     asn: Option<WireAsn>,
     #[serde(flatten)]
     _unknown: IgnoredAny,
@@ -174,9 +257,10 @@ enum WireAsn {
 }
 
 #[derive(Deserialize)]
-struct WireAuth {
+struct WireAuth<'a> {
     aal: Option<u8>,
-    acr: Option<String>,
+    #[serde(borrow)]
+    acr: Option<Text<'a>>,
     amr: Option<Vec<String>>,
     #[serde(flatten)]
     _unknown: IgnoredAny,
@@ -185,29 +269,54 @@ struct WireAuth {
 /// Parses one event from bytes and checks it against the contract.
 pub fn parse_event(bytes: &[u8], limits: ParseLimits) -> Result<Event, Rejection> {
     if bytes.len() > limits.max_bytes {
-        return Err(Rejection::new(
-            RejectReason::TooLarge,
-            None,
-            format!("{} bytes, limit {}", bytes.len(), limits.max_bytes),
-        ));
+        return too_large(bytes.len(), limits);
     }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_event_str(text, limits),
+        // serde_json finds the bad byte and says where.
+        Err(_) => validate(read_wire(|| serde_json::Deserializer::from_slice(bytes))?),
+    }
+}
+
+/// [`parse_event`] of a line already known to be UTF-8: serde_json then
+/// need not check each string again (on the replay's hot path, that check
+/// was a sixth of the parse).
+pub fn parse_event_str(text: &str, limits: ParseLimits) -> Result<Event, Rejection> {
+    if text.len() > limits.max_bytes {
+        return too_large(text.len(), limits);
+    }
+    validate(read_wire(|| serde_json::Deserializer::from_str(text))?)
+}
+
+fn too_large<T>(len: usize, limits: ParseLimits) -> Result<T, Rejection> {
+    Err(Rejection::new(
+        RejectReason::TooLarge,
+        None,
+        format!("{len} bytes, limit {}", limits.max_bytes),
+    ))
+}
+
+/// The wire form, read by `deserializer()` (called again for a failure).
+fn read_wire<'de, R: serde_json::de::Read<'de>>(
+    deserializer: impl Fn() -> serde_json::Deserializer<R>,
+) -> Result<WireEvent<'de>, Rejection> {
     // Fast path: plain serde. Only a failure is parsed again with path
     // tracking, which costs about a tenth of the parse, to name the field.
-    let wire: WireEvent = match serde_json::from_slice(bytes) {
+    let mut de = deserializer();
+    if let Ok(wire) = WireEvent::deserialize(&mut de)
+        && de.end().is_ok()
+    {
+        return Ok(wire);
+    }
+    let mut de = deserializer();
+    let wire: WireEvent = match serde_path_to_error::deserialize(&mut de) {
         Ok(w) => w,
-        Err(_) => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            let wire: WireEvent = match serde_path_to_error::deserialize(&mut de) {
-                Ok(w) => w,
-                Err(e) => return Err(classify_serde_error(e)),
-            };
-            if let Err(e) = de.end() {
-                return Err(Rejection::new(RejectReason::NotJson, None, e.to_string()));
-            }
-            wire
-        }
+        Err(e) => return Err(classify_serde_error(e)),
     };
-    validate(wire)
+    if let Err(e) = de.end() {
+        return Err(Rejection::new(RejectReason::NotJson, None, e.to_string()));
+    }
+    Ok(wire)
 }
 
 fn classify_serde_error(e: serde_path_to_error::Error<serde_json::Error>) -> Rejection {
@@ -221,9 +330,9 @@ fn classify_serde_error(e: serde_path_to_error::Error<serde_json::Error>) -> Rej
     }
 }
 
-fn required(value: Option<String>, field: &str) -> Result<String, Rejection> {
+fn required<'a>(value: Option<Text<'a>>, field: &str) -> Result<Text<'a>, Rejection> {
     match value {
-        Some(v) if !v.is_empty() => Ok(v),
+        Some(v) if !v.as_str().is_empty() => Ok(v),
         Some(_) => Err(Rejection::new(
             RejectReason::MissingField,
             Some(field),
@@ -237,8 +346,16 @@ fn required(value: Option<String>, field: &str) -> Result<String, Rejection> {
     }
 }
 
-fn validate(w: WireEvent) -> Result<Event, Rejection> {
+/// A kept optional string: `None` when absent or empty.
+fn non_empty(value: Option<Text<'_>>) -> Option<String> {
+    value
+        .filter(|v| !v.as_str().is_empty())
+        .map(Text::into_string)
+}
+
+fn validate(w: WireEvent<'_>) -> Result<Event, Rejection> {
     let schema = required(w.schema, "schema")?;
+    let schema = schema.as_str();
     if schema != EVENT_SCHEMA_ID {
         return Err(Rejection::new(
             RejectReason::UnknownSchema,
@@ -247,9 +364,10 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
         ));
     }
     let kind = required(w.kind, "kind")?;
-    let id = required(w.id, "id")?;
+    let id = required(w.id, "id")?.into_string();
     let time_raw = required(w.time, "time")?;
-    let time = Timestamp::parse_rfc3339(&time_raw).map_err(|e| {
+    let time_raw = time_raw.as_str();
+    let time = Timestamp::parse_rfc3339(time_raw).map_err(|e| {
         Rejection::new(
             RejectReason::UnparsableTime,
             Some("time"),
@@ -260,8 +378,8 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
         .principal
         .ok_or_else(|| Rejection::new(RejectReason::MissingField, Some("principal"), "absent"))?;
     let principal = Principal {
-        id: required(wp.id, "principal.id")?,
-        kind: match wp.kind.as_deref() {
+        id: required(wp.id, "principal.id")?.into_string(),
+        kind: match wp.kind.as_ref().map(Text::as_str) {
             None => PrincipalType::Human,
             Some(t) => PrincipalType::from_wire(t).ok_or_else(|| {
                 Rejection::new(
@@ -271,19 +389,20 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
                 )
             })?,
         },
-        role: wp.role.filter(|r| !r.is_empty()),
+        role: non_empty(wp.role),
     };
-    let session = required(w.session, "session")?;
+    let session = required(w.session, "session")?.into_string();
     let body = match kind.as_str() {
         "auth" => {
             let t = required(w.auth_type, "type")?;
-            let auth_type = AuthType::from_wire(&t).ok_or_else(|| {
+            let t = t.as_str();
+            let auth_type = AuthType::from_wire(t).ok_or_else(|| {
                 Rejection::new(RejectReason::UnknownType, Some("type"), format!("{t:?}"))
             })?;
             EventBody::Auth(auth_type)
         }
         "action" => EventBody::Action(Action {
-            name: required(w.action, "action")?,
+            name: required(w.action, "action")?.into_string(),
         }),
         other => {
             return Err(Rejection::new(
@@ -296,7 +415,7 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
     let context = match w.context {
         None => Context::default(),
         Some(c) => Context {
-            ip: match c.ip.as_deref() {
+            ip: match c.ip.as_ref().map(Text::as_str) {
                 None | Some("") => None,
                 Some(s) => Some(s.parse::<IpAddr>().map_err(|_| {
                     Rejection::new(
@@ -306,9 +425,9 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
                     )
                 })?),
             },
-            user_agent: c.user_agent.filter(|s| !s.is_empty()),
-            device_id: c.device_id.filter(|s| !s.is_empty()),
-            device_trust: match c.device_trust.as_deref() {
+            user_agent: non_empty(c.user_agent),
+            device_id: non_empty(c.device_id),
+            device_trust: match c.device_trust.as_ref().map(Text::as_str) {
                 None => None,
                 Some(s) => Some(DeviceTrust::from_wire(s).ok_or_else(|| {
                     Rejection::new(
@@ -358,7 +477,7 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
             }
             Some(Assurance {
                 aal: a.aal,
-                acr: a.acr,
+                acr: a.acr.map(Text::into_string),
                 amr: a.amr.unwrap_or_default(),
             })
         }
@@ -366,14 +485,11 @@ fn validate(w: WireEvent) -> Result<Event, Rejection> {
     Ok(Event {
         id,
         time,
-        tenant: w
-            .tenant
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "default".to_owned()),
+        tenant: non_empty(w.tenant).unwrap_or_else(|| "default".to_owned()),
         principal,
         session,
         body,
-        resource: w.resource,
+        resource: w.resource.map(Text::into_string),
         attributes: w.attributes,
         context,
         auth,
@@ -432,6 +548,21 @@ mod tests {
         // And serialises back to an equal event.
         let again = serde_json::to_vec(&e).unwrap();
         assert_eq!(parse_event(&again, ParseLimits::default()).unwrap(), e);
+    }
+
+    #[test]
+    fn wire_strings_without_escapes_are_borrowed() {
+        let mut de = serde_json::Deserializer::from_str(GOOD);
+        let w = WireEvent::deserialize(&mut de).unwrap();
+        assert!(matches!(w.schema, Some(Text(Cow::Borrowed(_)))));
+        assert!(matches!(
+            w.context.and_then(|c| c.ip),
+            Some(Text(Cow::Borrowed(_)))
+        ));
+        // An escape needs a copy; the value is the same.
+        let escaped = GOOD.replace("s-9f2", "s-\\u0039f2");
+        let e = parse_event_str(&escaped, ParseLimits::default()).unwrap();
+        assert_eq!(e.session, "s-9f2");
     }
 
     #[test]
