@@ -331,6 +331,14 @@ impl Engine {
     /// id with its record, that record is returned again, identical; once
     /// only the id is remembered, the event is rejected as `duplicate`.
     pub fn handle_event(&mut self, event: &Event) -> Result<RiskRecord, Rejection> {
+        self.handle_event_shared(event).map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Engine::handle_event`], with the record shared with the engine's
+    /// memory of recent ids rather than copied out of it: for a shell that
+    /// only reads the record (writes it out), which saves a deep copy of
+    /// every record.
+    pub fn handle_event_shared(&mut self, event: &Event) -> Result<Arc<RiskRecord>, Rejection> {
         let config = Arc::clone(&self.config);
         let policy = &config.policy;
         let limits = &config.limits;
@@ -358,7 +366,7 @@ impl Engine {
             return match &seen.record {
                 Some(r) => {
                     self.stats.replayed_duplicates += 1;
-                    Ok((**r).clone())
+                    Ok(Arc::clone(r))
                 }
                 None => Err(Rejection::new(
                     RejectReason::Duplicate,
@@ -802,11 +810,11 @@ impl Engine {
         }
 
         // Remember the id, with the record while it is recent.
+        let record = Arc::new(record);
         if let Some(p) = self.principals.get_mut(&key) {
-            let record = Arc::new(record.clone());
             p.seen_ids.push_back(SeenId {
                 hash: id_hash,
-                record: Some(record),
+                record: Some(Arc::clone(&record)),
             });
             if p.seen_ids.len() > limits.remembered_records {
                 let idx = p.seen_ids.len() - 1 - limits.remembered_records;
