@@ -897,67 +897,29 @@ impl Replayer {
                 continue;
             }
             self.summary.lines += 1;
-            let items = match self.format {
-                Format::Contract => {
-                    vec![parse_line(&line, self.limits).map_err(LineReject::Contract)]
+            if self.format == Format::Contract {
+                // One line, one event: no list of outcomes to build.
+                match parse_line(&line, self.limits) {
+                    Ok(event) => self.score(&event, &line, source_name, sink, &mut rejects)?,
+                    Err(reject) => self.reject(
+                        &line,
+                        source_name,
+                        &LineReject::Contract(reject),
+                        &mut rejects,
+                    )?,
                 }
-                format => parse_native(format, &line, self.limits, &self.adapter),
-            };
-            self.summary.extra_events += (items.len() as u64).saturating_sub(1);
-            let mut events = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Ok(event) => events.push(event),
-                    Err(reject) => {
-                        self.summary.rejected += 1;
-                        match &reject {
-                            LineReject::Contract(r) => self.summary.rejects.add(r.reason),
-                            LineReject::Unmapped(u) => {
-                                *self
-                                    .summary
-                                    .unmapped
-                                    .entry(u.reason.as_str().to_owned())
-                                    .or_insert(0) += 1;
-                            }
-                        }
-                        write_reject(rejects.as_deref_mut(), source_name, &line, &reject)?;
+            } else {
+                let items = parse_native(self.format, &line, self.limits, &self.adapter);
+                self.summary.extra_events += (items.len() as u64).saturating_sub(1);
+                let mut events = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Ok(event) => events.push(event),
+                        Err(reject) => self.reject(&line, source_name, &reject, &mut rejects)?,
                     }
                 }
-            }
-            for event in events {
-                // Idle expiry follows event time: the watermark is the
-                // latest event time seen, so a late event does not move
-                // time backwards.
-                let now = match self.summary.last_event_time {
-                    Some(t) if t >= event.time => t,
-                    _ => event.time,
-                };
-                self.summary.last_event_time = Some(now);
-                if self.summary.first_event_time.is_none_or(|t| event.time < t) {
-                    self.summary.first_event_time = Some(event.time);
-                }
-                if self.engine.poll_timeout().is_some_and(|due| due <= now) {
-                    self.engine.handle_timeout(now);
-                }
-                match self.engine.handle_event(&event) {
-                    Ok(record) => {
-                        sink.accept(&event, &record)
-                            .map_err(StreamError::WriteRecords)?;
-                        self.summary.records += 1;
-                        self.summary
-                            .decisions
-                            .add(record.trigger.sensitivity, record.decision);
-                    }
-                    Err(rejection) => {
-                        self.summary.rejected += 1;
-                        self.summary.rejects.add(rejection.reason);
-                        write_reject(
-                            rejects.as_deref_mut(),
-                            source_name,
-                            &line,
-                            &LineReject::Contract(rejection),
-                        )?;
-                    }
+                for event in events {
+                    self.score(&event, &line, source_name, sink, &mut rejects)?;
                 }
             }
             if let Some(bar) = &self.progress
@@ -970,6 +932,66 @@ impl Replayer {
             }
         }
         Ok(())
+    }
+
+    /// Counts a line's reject and writes it to the rejects file.
+    fn reject(
+        &mut self,
+        line: &Line<'_>,
+        source_name: &str,
+        reject: &LineReject,
+        rejects: &mut Option<&mut dyn Write>,
+    ) -> Result<(), StreamError> {
+        self.summary.rejected += 1;
+        match reject {
+            LineReject::Contract(r) => self.summary.rejects.add(r.reason),
+            LineReject::Unmapped(u) => {
+                *self
+                    .summary
+                    .unmapped
+                    .entry(u.reason.as_str().to_owned())
+                    .or_insert(0) += 1;
+            }
+        }
+        write_reject(rejects.as_deref_mut(), source_name, line, reject)
+    }
+
+    /// Scores one event of `line`: its record to `sink`, or its reject.
+    fn score<S: RecordSink + ?Sized>(
+        &mut self,
+        event: &Event,
+        line: &Line<'_>,
+        source_name: &str,
+        sink: &mut S,
+        rejects: &mut Option<&mut dyn Write>,
+    ) -> Result<(), StreamError> {
+        // Idle expiry follows event time: the watermark is the latest event
+        // time seen, so a late event does not move time backwards.
+        let now = match self.summary.last_event_time {
+            Some(t) if t >= event.time => t,
+            _ => event.time,
+        };
+        self.summary.last_event_time = Some(now);
+        if self.summary.first_event_time.is_none_or(|t| event.time < t) {
+            self.summary.first_event_time = Some(event.time);
+        }
+        if self.engine.poll_timeout().is_some_and(|due| due <= now) {
+            self.engine.handle_timeout(now);
+        }
+        match self.engine.handle_event_shared(event) {
+            Ok(record) => {
+                sink.accept(event, &record)
+                    .map_err(StreamError::WriteRecords)?;
+                self.summary.records += 1;
+                self.summary
+                    .decisions
+                    .add(record.trigger.sensitivity, record.decision);
+                Ok(())
+            }
+            Err(rejection) => {
+                self.reject(line, source_name, &LineReject::Contract(rejection), rejects)
+            }
+        }
     }
 }
 
