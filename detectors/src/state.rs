@@ -229,17 +229,6 @@ impl Client {
             browser_name: Arc::from(name),
         }
     }
-
-    /// The key of the client at `level` (a user-agent level).
-    pub(crate) fn key(&self, level: ContextLevel) -> Option<u64> {
-        match level {
-            ContextLevel::DeviceType => Some(self.device_type),
-            ContextLevel::Platform => Some(self.platform),
-            ContextLevel::Browser => Some(self.browser),
-            ContextLevel::Agent => Some(self.agent),
-            _ => None,
-        }
-    }
 }
 
 /// The clients a human authenticated with cleanly, per level of the
@@ -261,8 +250,8 @@ impl ClientHistory {
         if self.device_types.len() == 0 {
             return None;
         }
-        for (level, history) in self.levels() {
-            if !history.contains(&client.key(level).unwrap_or_default()) {
+        for (level, history, key) in self.levels(client) {
+            if !history.contains(&key) {
                 return Some(level);
             }
         }
@@ -279,7 +268,7 @@ impl ClientHistory {
             return out;
         }
         let new = self.novelty(client);
-        for (slot, (level, _)) in out.iter_mut().zip(self.levels()) {
+        for (slot, (level, _, _)) in out.iter_mut().zip(self.levels(client)) {
             *slot = Some((level, new == Some(level)));
             if new == Some(level) {
                 break;
@@ -296,12 +285,18 @@ impl ClientHistory {
         self.agents.touch(client.agent, now, cap);
     }
 
-    fn levels(&self) -> [(ContextLevel, &History<u64>); 4] {
+    /// The levels, coarse to fine, each with its history and `client`'s
+    /// key there.
+    fn levels(&self, client: &Client) -> [(ContextLevel, &History<u64>, u64); 4] {
         [
-            (ContextLevel::DeviceType, &self.device_types),
-            (ContextLevel::Platform, &self.platforms),
-            (ContextLevel::Browser, &self.browsers),
-            (ContextLevel::Agent, &self.agents),
+            (
+                ContextLevel::DeviceType,
+                &self.device_types,
+                client.device_type,
+            ),
+            (ContextLevel::Platform, &self.platforms, client.platform),
+            (ContextLevel::Browser, &self.browsers, client.browser),
+            (ContextLevel::Agent, &self.agents, client.agent),
         ]
     }
 }
