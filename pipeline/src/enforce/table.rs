@@ -3,7 +3,9 @@
 //! [`SessionTable::apply`] takes the messages of the risk topic (key and
 //! value, a `None` value being a tombstone) and keeps, per session, what
 //! the latest record says: the highest `seq` wins, as CONTRACT.md asks of
-//! every consumer. [`Decider::decide`] answers a request from it.
+//! every consumer. [`Update::read`] does the parsing part of that alone, so
+//! that the consumer can parse before it takes the table's lock.
+//! [`Decider::decide`] answers a request from it.
 
 use std::collections::HashMap;
 
@@ -87,6 +89,43 @@ pub enum Applied {
     Invalid,
 }
 
+/// One message of the risk topic, read: what [`SessionTable::update`]
+/// applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// A record of `session`.
+    Record {
+        /// The session (the record's, not the message key's).
+        session: String,
+        /// What the record says.
+        held: Box<Held>,
+    },
+    /// A tombstone of the session in the key.
+    Tombstone(String),
+    /// A value that is not a risk record, or a tombstone without a key.
+    Invalid,
+}
+
+impl Update {
+    /// Reads one message: `key` is the session, `value` the record as JSON,
+    /// `None` a tombstone.
+    pub fn read(key: Option<&[u8]>, value: Option<&[u8]>) -> Update {
+        let Some(value) = value else {
+            return match key.and_then(|k| std::str::from_utf8(k).ok()) {
+                Some(key) => Update::Tombstone(key.to_owned()),
+                None => Update::Invalid,
+            };
+        };
+        match serde_json::from_slice::<RiskRecord>(value) {
+            Ok(record) => Update::Record {
+                held: Box::new(Held::from_record(&record)),
+                session: record.session,
+            },
+            Err(_) => Update::Invalid,
+        }
+    }
+}
+
 /// Session id to the latest record held.
 #[derive(Debug, Default)]
 pub struct SessionTable {
@@ -103,33 +142,36 @@ impl SessionTable {
     /// the record as JSON, `None` a tombstone (which removes the session,
     /// as compaction will).
     pub fn apply(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> Applied {
-        let Some(value) = value else {
-            let Some(key) = key.and_then(|k| std::str::from_utf8(k).ok()) else {
-                return Applied::Invalid;
-            };
-            return match self.sessions.remove(key) {
+        self.update(Update::read(key, value))
+    }
+
+    /// Applies one message read by [`Update::read`].
+    pub fn update(&mut self, update: Update) -> Applied {
+        match update {
+            Update::Record { session, held } => self.keep(session, *held),
+            Update::Tombstone(session) => match self.sessions.remove(&session) {
                 Some(_) => Applied::Removed,
                 None => Applied::NothingToRemove,
-            };
-        };
-        let Ok(record) = serde_json::from_slice::<RiskRecord>(value) else {
-            return Applied::Invalid;
-        };
-        self.insert(&record)
+            },
+            Update::Invalid => Applied::Invalid,
+        }
     }
 
     /// Keeps `record` unless a record of its session with a higher or equal
     /// `seq` is held.
     pub fn insert(&mut self, record: &RiskRecord) -> Applied {
-        match self.sessions.get_mut(&record.session) {
-            Some(held) if held.seq >= record.seq => Applied::Stale,
+        self.keep(record.session.clone(), Held::from_record(record))
+    }
+
+    fn keep(&mut self, session: String, new: Held) -> Applied {
+        match self.sessions.get_mut(&session) {
+            Some(held) if held.seq >= new.seq => Applied::Stale,
             Some(held) => {
-                *held = Held::from_record(record);
+                *held = new;
                 Applied::Replaced
             }
             None => {
-                self.sessions
-                    .insert(record.session.clone(), Held::from_record(record));
+                self.sessions.insert(session, new);
                 Applied::Added
             }
         }
@@ -526,6 +568,21 @@ mod tests {
         let mut r = ask("x", "payment.approve");
         r.sensitivity = Some(Sensitivity::Low);
         assert_eq!(d.decide(&t, &r).decision, Decision::Allow);
+    }
+
+    #[test]
+    fn update_read_apart_from_the_table_applies_the_same() {
+        let mut t = SessionTable::new();
+        let u = Update::read(Some(b"s1"), Some(&record("s1", 2, "deny", "deny")));
+        assert!(matches!(&u, Update::Record { session, .. } if session == "s1"));
+        assert_eq!(t.update(u), Applied::Added);
+        assert_eq!(t.get("s1").unwrap().seq, 2);
+        assert_eq!(
+            Update::read(Some(b"s1"), None),
+            Update::Tombstone("s1".into())
+        );
+        assert_eq!(Update::read(Some(&[0xff]), None), Update::Invalid);
+        assert_eq!(Update::read(Some(b"s1"), Some(b"[]")), Update::Invalid);
     }
 
     #[test]
