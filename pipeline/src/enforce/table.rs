@@ -8,6 +8,7 @@
 //! [`Decider::decide`] answers a request from it.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 
 use riskstream_detectors::Policy;
 use riskstream_schemas::{
@@ -247,6 +248,13 @@ pub struct Verdict {
 /// The reason given when the unknown-session default answers.
 pub const UNKNOWN_SESSION: &str = "unknown_session";
 
+/// How many action names [`Decider`] remembers the class of. Real
+/// deployments name tens to hundreds of actions; the bound only keeps
+/// clients that send made-up names from growing the map without end
+/// (past it, such names are matched against the policy's globs each time,
+/// as every name was before the cache).
+const ACTION_CLASSES_HELD: usize = 4096;
+
 /// Answers requests from a table: the policy classes actions and gives
 /// each class's step-up; the configuration gives the unknown-session
 /// defaults and the routes.
@@ -254,12 +262,37 @@ pub const UNKNOWN_SESSION: &str = "unknown_session";
 pub struct Decider {
     policy: Policy,
     requests: RequestConfig,
+    /// The class of each action name asked about so far. The policy is
+    /// frozen, so a name's class never changes, and matching a name
+    /// against every `[[actions]]` glob was an eighth of a decision's
+    /// instructions.
+    action_classes: RwLock<HashMap<String, Sensitivity>>,
 }
 
 impl Decider {
     /// A decider on `policy` and `requests`.
     pub fn new(policy: Policy, requests: RequestConfig) -> Decider {
-        Decider { policy, requests }
+        Decider {
+            policy,
+            requests,
+            action_classes: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The policy's class of `action`, remembered.
+    fn action_class(&self, action: &str) -> Sensitivity {
+        if let Ok(known) = self.action_classes.read()
+            && let Some(&class) = known.get(action)
+        {
+            return class;
+        }
+        let class = self.policy.action_sensitivity(action);
+        if let Ok(mut known) = self.action_classes.write()
+            && known.len() < ACTION_CLASSES_HELD
+        {
+            known.insert(action.to_owned(), class);
+        }
+        class
     }
 
     /// How requests are read.
@@ -282,7 +315,7 @@ impl Decider {
         let action = self.action(request);
         let class = match (request.sensitivity, &action) {
             (Some(s), _) => s,
-            (None, Some(a)) => self.policy.action_sensitivity(a),
+            (None, Some(a)) => self.action_class(a),
             (None, None) => self.requests.default_class,
         };
         let held = request
@@ -568,6 +601,31 @@ mod tests {
         let mut r = ask("x", "payment.approve");
         r.sensitivity = Some(Sensitivity::Low);
         assert_eq!(d.decide(&t, &r).decision, Decision::Allow);
+    }
+
+    #[test]
+    fn action_classes_are_remembered_up_to_the_bound() {
+        let t = SessionTable::new();
+        let d = decider();
+        let policy = Policy::default_policy().unwrap();
+        for round in 0..2 {
+            for action in ["data.export", "payment.approve", "report.view"] {
+                assert_eq!(
+                    d.decide(&t, &ask("x", action)).class,
+                    policy.action_sensitivity(action),
+                    "{action}, round {round}"
+                );
+            }
+        }
+        // Past the bound, names are still classed, just not remembered.
+        for n in 0..ACTION_CLASSES_HELD + 10 {
+            let action = format!("payment.approve.{n}");
+            assert_eq!(
+                d.decide(&t, &ask("x", &action)).class,
+                policy.action_sensitivity(&action)
+            );
+        }
+        assert_eq!(d.action_classes.read().unwrap().len(), ACTION_CLASSES_HELD);
     }
 
     #[test]
