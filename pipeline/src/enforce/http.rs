@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -87,7 +88,40 @@ struct DecideBody {
     tenant: Option<String>,
 }
 
-async fn decide(State(s): State<AppState>, axum::Json(body): axum::Json<DecideBody>) -> Response {
+/// The body as `axum::Json` reads it, with its answer to a body it
+/// refuses (415, 400 or 422), but without its cost in the usual case:
+/// with `Content-Type: application/json` exactly, a body that reads is
+/// parsed directly. On every request axum parses the media type and
+/// wraps the parser to track the path into the body for its error
+/// message (callgrind: about 3,000 of a decision's 37,000 instructions),
+/// so it only handles the rest.
+async fn decide_body(request: axum::extract::Request) -> Result<DecideBody, Response> {
+    let plain_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    if !plain_json {
+        return axum::Json::<DecideBody>::from_request(request, &())
+            .await
+            .map(|axum::Json(body)| body)
+            .map_err(IntoResponse::into_response);
+    }
+    let bytes = Bytes::from_request(request, &())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(body) => Ok(body),
+        Err(_) => axum::Json::<DecideBody>::from_bytes(&bytes)
+            .map(|axum::Json(body)| body)
+            .map_err(IntoResponse::into_response),
+    }
+}
+
+async fn decide(State(s): State<AppState>, request: axum::extract::Request) -> Response {
+    let body = match decide_body(request).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     answer(
         &s,
         &Request {
