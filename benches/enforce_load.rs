@@ -233,14 +233,14 @@ fn parse_response(buf: &[u8]) -> Option<(u16, usize)> {
 }
 
 /// Phase 2, as wrk2 does it: one thread runs every connection from one
-/// event loop (epoll, with a timerfd for the next scheduled request).
+/// event loop (epoll, waiting until the next scheduled request at most).
 /// Connection `c` sends its `k`-th request at `start + offset(c) + k *
 /// interval`, or as soon as its previous answer is read if that is later;
 /// one thread per connection (the tool's first form) put eight threads of
 /// the tool, each waking twice a request, against enforce's one.
 fn constant_rate(a: &Args) -> (Phase, [u64; 3]) {
     use rustix::event::epoll;
-    use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
+    use rustix::time::Timespec;
 
     let actions = [
         "report.view",
@@ -252,19 +252,6 @@ fn constant_rate(a: &Args) -> (Phase, [u64; 3]) {
     let per = a.rate * a.seconds / a.connections;
     let interval = Duration::from_nanos(1_000_000_000 * a.connections / a.rate);
     let poll = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
-    let timer = rustix::time::timerfd_create(
-        TimerfdClockId::Monotonic,
-        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-    )
-    .unwrap();
-    const TIMER: u64 = u64::MAX;
-    epoll::add(
-        &poll,
-        &timer,
-        epoll::EventData::new_u64(TIMER),
-        epoll::EventFlags::IN,
-    )
-    .unwrap();
     let mut conns: Vec<LoadConn> = (0..n)
         .map(|c| {
             let stream = TcpStream::connect(&a.enforce).unwrap();
@@ -333,44 +320,27 @@ fn constant_rate(a: &Args) -> (Phase, [u64; 3]) {
             assert_eq!(sent, request.len(), "short write");
             conn.in_flight = Some(due);
         }
-        let timeout = next.map(|t| t.saturating_duration_since(Instant::now()));
-        let it_value = match timeout {
-            // Zero would disarm the timer.
-            Some(d) => Timespec {
+        // epoll_pwait2 takes the wait to the nanosecond, so no timer
+        // needs re-arming for each request.
+        let timeout = next.map(|t| {
+            let d = t.saturating_duration_since(Instant::now());
+            Timespec {
                 tv_sec: d.as_secs() as i64,
-                tv_nsec: i64::from(d.subsec_nanos().max(1)),
-            },
-            None => Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-        };
-        let zero = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        rustix::time::timerfd_settime(
-            &timer,
-            TimerfdTimerFlags::empty(),
-            &Itimerspec {
-                it_interval: zero,
-                it_value,
-            },
-        )
-        .unwrap();
+                tv_nsec: i64::from(d.subsec_nanos()),
+            }
+        });
         events.clear();
-        match epoll::wait(&poll, rustix::buffer::spare_capacity(&mut events), None) {
+        match epoll::wait(
+            &poll,
+            rustix::buffer::spare_capacity(&mut events),
+            timeout.as_ref(),
+        ) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => panic!("epoll_wait: {e}"),
         }
         for event in &events {
             let c = event.data.u64();
-            if c == TIMER {
-                let mut expirations = [0u8; 8];
-                let _ = rustix::io::read(&timer, &mut expirations);
-                continue;
-            }
             let conn = &mut conns[c as usize];
             let mut chunk = [0u8; 4096];
             loop {
