@@ -6,7 +6,7 @@
 //! cargo bench -p riskstream --bench enforce_load -- \
 //!     --brokers 127.0.0.1:9092 --enforce 127.0.0.1:9465 \
 //!     [--sessions 10000] [--rate 10000] [--seconds 10] [--connections 8] \
-//!     [--samples 500]
+//!     [--samples 500] [--slow slow.tsv]
 //! ```
 //!
 //! `riskstream enforce` must be running against the same broker. The tool
@@ -15,12 +15,17 @@
 //! 1. **Setup**: publishes one record for each of `--sessions` sessions
 //!    (`load-<n>`, decisions varying with n) and waits until enforce holds
 //!    the last one.
-//! 2. **Decision latency**: `--connections` threads, each on one keep-alive
-//!    HTTP/1.1 connection, send `POST /v1/decide` on a fixed schedule adding
-//!    up to `--rate` requests a second (open loop, as wrk2 does). Latency is
+//! 2. **Decision latency**: `--connections` keep-alive HTTP/1.1
+//!    connections send `POST /v1/decide` on a fixed schedule adding up to
+//!    `--rate` requests a second (open loop, as wrk2 does), all driven by
+//!    one event-loop thread, as wrk2's are. Latency is
 //!    taken from the request's scheduled time to the whole response read,
 //!    so a request delayed behind a slow one counts its wait too (no
 //!    coordinated omission). Sessions and actions rotate over the table.
+//!    The tool's own wake-up lateness (scheduled time to send, after a
+//!    sleep) is reported too: it is part of every latency. `--slow PATH`
+//!    writes the requests over 1 ms, to tell a few long stalls from many
+//!    short ones.
 //! 3. **Propagation**: `--samples` times, publishes a new record for one
 //!    session (seq + 1, the high class's decision flipping between allow
 //!    and deny), then polls `POST /v1/decide` on one connection every
@@ -40,7 +45,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -61,6 +66,9 @@ struct Args {
     /// Propagation from an input event through `riskstream run` instead
     /// of from a published record.
     pipeline: bool,
+    /// Where to write the requests slower than 1 ms (diagnosis of the
+    /// tail: are they spread out, or bunched into a few stalls?).
+    slow: Option<String>,
 }
 
 fn args() -> Args {
@@ -73,6 +81,7 @@ fn args() -> Args {
         connections: 8,
         samples: 500,
         pipeline: false,
+        slow: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -85,6 +94,7 @@ fn args() -> Args {
             "--connections" => a.connections = it.next().unwrap().parse().unwrap(),
             "--samples" => a.samples = it.next().unwrap().parse().unwrap(),
             "--pipeline" => a.pipeline = true,
+            "--slow" => a.slow = Some(it.next().unwrap()),
             // cargo bench passes --bench
             _ => {}
         }
@@ -179,6 +189,197 @@ impl Conn {
     }
 }
 
+/// What the latency phase gathers.
+struct Phase {
+    /// When the first request was due.
+    start: Instant,
+    /// Scheduled send time to the whole response read.
+    latency: Histogram<u64>,
+    /// Scheduled send time to the actual send, for requests whose
+    /// connection was idle, waiting for that time: the tool's own wake-up,
+    /// part of every latency.
+    late: Histogram<u64>,
+    /// Requests over 1 ms: (scheduled time from the start, latency,
+    /// connection).
+    slow: Vec<(Duration, Duration, usize)>,
+}
+
+/// One keep-alive connection of the latency phase, non-blocking.
+struct LoadConn {
+    stream: TcpStream,
+    /// Bytes of responses read and not yet parsed.
+    buf: Vec<u8>,
+    /// Index of its next request.
+    k: u64,
+    /// Its schedule's offset within one interval.
+    offset: Duration,
+    /// When the request awaiting its answer was due.
+    in_flight: Option<Instant>,
+    /// Whether it is idle, waiting for its next request's time.
+    waiting: bool,
+}
+
+/// A complete response at the front of `buf`: its status and length.
+fn parse_response(buf: &[u8]) -> Option<(u16, usize)> {
+    let head_end = memchr::memmem::find(buf, b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().unwrap();
+    let length: usize = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.trim().parse().unwrap());
+    (buf.len() >= head_end + length).then_some((status, head_end + length))
+}
+
+/// Phase 2, as wrk2 does it: one thread runs every connection from one
+/// event loop (epoll, waiting until the next scheduled request at most).
+/// Connection `c` sends its `k`-th request at `start + offset(c) + k *
+/// interval`, or as soon as its previous answer is read if that is later;
+/// one thread per connection (the tool's first form) put eight threads of
+/// the tool, each waking twice a request, against enforce's one.
+fn constant_rate(a: &Args) -> (Phase, [u64; 3]) {
+    use rustix::event::epoll;
+    use rustix::time::Timespec;
+
+    let actions = [
+        "report.view",
+        "data.export",
+        "payment.approve",
+        "profile.update",
+    ];
+    let n = a.connections as usize;
+    let per = a.rate * a.seconds / a.connections;
+    let interval = Duration::from_nanos(1_000_000_000 * a.connections / a.rate);
+    let poll = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
+    let mut conns: Vec<LoadConn> = (0..n)
+        .map(|c| {
+            let stream = TcpStream::connect(&a.enforce).unwrap();
+            stream.set_nodelay(true).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            epoll::add(
+                &poll,
+                &stream,
+                epoll::EventData::new_u64(c as u64),
+                epoll::EventFlags::IN,
+            )
+            .unwrap();
+            LoadConn {
+                stream,
+                buf: Vec::with_capacity(4096),
+                k: 0,
+                // Connections are offset within one interval.
+                offset: interval / n as u32 * c as u32,
+                in_flight: None,
+                waiting: false,
+            }
+        })
+        .collect();
+    let start = Instant::now() + Duration::from_millis(200);
+    let mut phase = Phase {
+        start,
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+        late: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+        slow: Vec::new(),
+    };
+    let mut statuses = [0u64; 3];
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(n + 1);
+    let mut request = String::with_capacity(256);
+    let mut finished = 0;
+    while finished < n {
+        // Send what is due; find when the next request is.
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for (c, conn) in conns.iter_mut().enumerate() {
+            if conn.in_flight.is_some() || conn.k == per {
+                continue;
+            }
+            let due = start + conn.offset + interval * conn.k as u32;
+            if due > now {
+                conn.waiting = true;
+                next = Some(next.map_or(due, |t| t.min(due)));
+                continue;
+            }
+            if conn.waiting {
+                phase.late.record(micros(now - due)).unwrap();
+                conn.waiting = false;
+            }
+            let i = conn.k * a.connections + c as u64;
+            let body = format!(
+                r#"{{"session":"load-{}","action":"{}"}}"#,
+                i % a.sessions,
+                actions[(i % 4) as usize]
+            );
+            request.clear();
+            request.push_str(
+                "POST /v1/decide HTTP/1.1\r\nHost: enforce\r\nContent-Type: application/json\r\n",
+            );
+            request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+            // A request is far smaller than an idle socket's send buffer.
+            let sent = conn.stream.write(request.as_bytes()).unwrap();
+            assert_eq!(sent, request.len(), "short write");
+            conn.in_flight = Some(due);
+        }
+        // epoll_pwait2 takes the wait to the nanosecond, so no timer
+        // needs re-arming for each request.
+        let timeout = next.map(|t| {
+            let d = t.saturating_duration_since(Instant::now());
+            Timespec {
+                tv_sec: d.as_secs() as i64,
+                tv_nsec: i64::from(d.subsec_nanos()),
+            }
+        });
+        events.clear();
+        match epoll::wait(
+            &poll,
+            rustix::buffer::spare_capacity(&mut events),
+            timeout.as_ref(),
+        ) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => panic!("epoll_wait: {e}"),
+        }
+        for event in &events {
+            let c = event.data.u64();
+            let conn = &mut conns[c as usize];
+            let mut chunk = [0u8; 4096];
+            loop {
+                match conn.stream.read(&mut chunk) {
+                    Ok(0) => panic!("enforce closed connection {c}"),
+                    Ok(got) => conn.buf.extend_from_slice(&chunk[..got]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+            while let Some((status, length)) = parse_response(&conn.buf) {
+                let due = conn.in_flight.take().expect("an answer to no request");
+                let took = due.elapsed();
+                conn.buf.drain(..length);
+                phase.latency.record(micros(took)).unwrap();
+                if took > Duration::from_millis(1) {
+                    phase.slow.push((due - start, took, c as usize));
+                }
+                statuses[match status {
+                    200 => 0,
+                    401 => 1,
+                    403 => 2,
+                    s => panic!("status {s}"),
+                }] += 1;
+                conn.k += 1;
+                if conn.k == per {
+                    finished += 1;
+                }
+            }
+        }
+    }
+    (phase, statuses)
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().max(1) as u64
+}
+
 fn ensure_topic(brokers: &str) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -253,68 +454,10 @@ fn main() {
 
     // 2. Decision latency at a constant rate.
     if a.rate > 0 {
-        let actions = [
-            "report.view",
-            "data.export",
-            "payment.approve",
-            "profile.update",
-        ];
-        let total = a.rate * a.seconds;
-        let per = total / a.connections;
-        let interval = Duration::from_nanos(1_000_000_000 * a.connections / a.rate);
-        let hist = Arc::new(Mutex::new(
-            Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
-        ));
-        let start = Instant::now() + Duration::from_millis(200);
-        let threads: Vec<_> = (0..a.connections)
-            .map(|c| {
-                let hist = Arc::clone(&hist);
-                let addr = a.enforce.clone();
-                let sessions = a.sessions;
-                let conns = a.connections;
-                std::thread::spawn(move || {
-                    let mut conn = Conn::new(&addr);
-                    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-                    // Threads are offset within one interval.
-                    let offset = interval / conns as u32 * c as u32;
-                    let mut statuses = [0u64; 3];
-                    for k in 0..per {
-                        let due = start + offset + interval * k as u32;
-                        let now = Instant::now();
-                        if due > now {
-                            std::thread::sleep(due - now);
-                        }
-                        let i = k * conns + c;
-                        let body = format!(
-                            r#"{{"session":"load-{}","action":"{}"}}"#,
-                            i % sessions,
-                            actions[(i % 4) as usize]
-                        );
-                        let (status, _) = conn.decide(&body);
-                        local
-                            .record(due.elapsed().as_micros().max(1) as u64)
-                            .unwrap();
-                        statuses[match status {
-                            200 => 0,
-                            401 => 1,
-                            403 => 2,
-                            s => panic!("status {s}"),
-                        }] += 1;
-                    }
-                    hist.lock().unwrap().add(&local).unwrap();
-                    statuses
-                })
-            })
-            .collect();
-        let mut statuses = [0u64; 3];
-        for t in threads {
-            let s = t.join().unwrap();
-            for i in 0..3 {
-                statuses[i] += s[i];
-            }
-        }
-        let elapsed = start.elapsed();
-        let h = hist.lock().unwrap();
+        let started = Instant::now();
+        let (phase, statuses) = constant_rate(&a);
+        let elapsed = started.elapsed();
+        let h = &phase.latency;
         println!(
             "decisions: {} requests in {:.2} s ({:.0}/s; target {}/s) over {} connections; 200/401/403 = {}/{}/{}",
             h.len(),
@@ -328,10 +471,28 @@ fn main() {
         );
         print(
             "decision latency (scheduled -> response read)",
-            &h,
+            h,
             "ms",
             1000.0,
         );
+        print(
+            "the tool's own wake-up lateness (scheduled -> sent, after a wait)",
+            &phase.late,
+            "ms",
+            1000.0,
+        );
+        if let Some(path) = &a.slow {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+            // The start as the OS clock (CLOCK_MONOTONIC on Linux), to line
+            // the stalls up with `perf sched record -k CLOCK_MONOTONIC`.
+            writeln!(out, "# start {:?}", phase.start).unwrap();
+            writeln!(out, "due_us\tlatency_us\tconnection").unwrap();
+            let mut slow = phase.slow.clone();
+            slow.sort();
+            for (due, took, c) in slow {
+                writeln!(out, "{}\t{}\t{c}", due.as_micros(), took.as_micros()).unwrap();
+            }
+        }
     }
 
     // 3. Propagation.

@@ -493,9 +493,11 @@ fn run_enforce(args: EnforceArgs) -> Result<ExitCode> {
     }
     let config = raw.build()?;
     init_tracing();
-    // One HTTP worker per core unless TOKIO_WORKER_THREADS says otherwise;
-    // the consumer has a thread of its own.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // A single-threaded runtime: it serves HTTP (with `http.threads - 1`
+    // more of its kind) and waits for the consumer, which has a thread of
+    // its own. A work-stealing runtime woke a second worker for most
+    // requests (BENCHMARKS.md, "Enforcement point").
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;

@@ -105,12 +105,23 @@ pub struct RawHttp {
     /// Listen address of `/v1/decide`, `/v1/authz`, `/v1/sessions/{session}`,
     /// `/metrics`, `/healthz` and `/readyz`.
     pub listen: String,
+    /// Threads serving HTTP, each with a single-threaded runtime;
+    /// connections are dealt to them in turn and stay on theirs. One
+    /// serves 10,000 decisions a second with most of a core to spare
+    /// (BENCHMARKS.md, "Enforcement point"); more help only when one is
+    /// saturated and the connections outnumber the threads.
+    pub threads: usize,
 }
+
+/// The most HTTP threads `http.threads` may ask for: far above any core
+/// count this service is deployed on, low enough to catch a typo.
+const MAX_HTTP_THREADS: usize = 256;
 
 impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: "127.0.0.1:9465".to_owned(),
+            threads: 1,
         }
     }
 }
@@ -299,6 +310,14 @@ impl RawEnforceConfig {
             .listen
             .parse::<SocketAddr>()
             .map_err(|e| invalid("http.listen", &self.http.listen, &e.to_string()))?;
+        if !(1..=MAX_HTTP_THREADS).contains(&self.http.threads) {
+            return Err(invalid(
+                "http.threads",
+                self.http.threads,
+                &format!("from 1 to {MAX_HTTP_THREADS}"),
+            ));
+        }
+        let http_threads = self.http.threads;
         let e = &self.enforce;
         let default_class = parse_class("enforce.default_class", &e.default_class)?;
         let u = &e.unknown_session;
@@ -335,6 +354,7 @@ impl RawEnforceConfig {
         }
         Ok(EnforceConfig {
             http,
+            http_threads,
             policy: self.engine.policy.clone(),
             requests: RequestConfig {
                 default_class,
@@ -379,6 +399,8 @@ pub struct EnforceConfig {
     pub raw: RawEnforceConfig,
     /// HTTP listen address.
     pub http: SocketAddr,
+    /// Threads serving HTTP, at least 1.
+    pub http_threads: usize,
     /// Policy file, the default policy when absent.
     pub policy: Option<PathBuf>,
     /// How requests are read.
@@ -531,5 +553,9 @@ mod tests {
                 .to_string()
                 .contains("enable.auto.commit")
         );
+        let mut raw = RawEnforceConfig::default();
+        raw.http.threads = 0;
+        let e = raw.build().unwrap_err().to_string();
+        assert!(e.contains("http.threads") && e.contains('0'), "{e}");
     }
 }

@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use super::EnforceError;
 use super::config::EnforceConfig;
 use super::metrics::EnforceMetrics;
-use super::table::{Applied, SessionTable};
+use super::table::{Applied, SessionTable, Update};
 
 /// Marks the brokers down when librdkafka says all are.
 struct Context(Arc<EnforceMetrics>);
@@ -146,8 +146,10 @@ pub(crate) fn consume(
         match result {
             Ok(m) => {
                 metrics.broker_up.store(true, Ordering::Relaxed);
+                // Parsed before the lock: the HTTP threads wait on it.
+                let update = Update::read(m.key(), m.payload());
                 let (applied, held) = match table.write() {
-                    Ok(mut t) => (t.apply(m.key(), m.payload()), t.len()),
+                    Ok(mut t) => (t.update(update), t.len()),
                     Err(_) => return Err(EnforceError::Kafka("session table poisoned".into())),
                 };
                 metrics.applied(applied);

@@ -104,6 +104,7 @@ pub async fn enforce(
 
     let http = http::serve(
         config.http,
+        config.http_threads,
         decider,
         Arc::clone(&table),
         Arc::clone(&metrics),
@@ -122,6 +123,6 @@ pub async fn enforce(
             worker.await
         }
     };
-    http.abort();
+    http.stop();
     result.map_err(|e| EnforceError::Kafka(format!("consumer thread: {e}")))?
 }

@@ -3,9 +3,12 @@
 //! [`SessionTable::apply`] takes the messages of the risk topic (key and
 //! value, a `None` value being a tombstone) and keeps, per session, what
 //! the latest record says: the highest `seq` wins, as CONTRACT.md asks of
-//! every consumer. [`Decider::decide`] answers a request from it.
+//! every consumer. [`Update::read`] does the parsing part of that alone, so
+//! that the consumer can parse before it takes the table's lock.
+//! [`Decider::decide`] answers a request from it.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 
 use riskstream_detectors::Policy;
 use riskstream_schemas::{
@@ -87,6 +90,43 @@ pub enum Applied {
     Invalid,
 }
 
+/// One message of the risk topic, read: what [`SessionTable::update`]
+/// applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// A record of `session`.
+    Record {
+        /// The session (the record's, not the message key's).
+        session: String,
+        /// What the record says.
+        held: Box<Held>,
+    },
+    /// A tombstone of the session in the key.
+    Tombstone(String),
+    /// A value that is not a risk record, or a tombstone without a key.
+    Invalid,
+}
+
+impl Update {
+    /// Reads one message: `key` is the session, `value` the record as JSON,
+    /// `None` a tombstone.
+    pub fn read(key: Option<&[u8]>, value: Option<&[u8]>) -> Update {
+        let Some(value) = value else {
+            return match key.and_then(|k| std::str::from_utf8(k).ok()) {
+                Some(key) => Update::Tombstone(key.to_owned()),
+                None => Update::Invalid,
+            };
+        };
+        match serde_json::from_slice::<RiskRecord>(value) {
+            Ok(record) => Update::Record {
+                held: Box::new(Held::from_record(&record)),
+                session: record.session,
+            },
+            Err(_) => Update::Invalid,
+        }
+    }
+}
+
 /// Session id to the latest record held.
 #[derive(Debug, Default)]
 pub struct SessionTable {
@@ -103,33 +143,36 @@ impl SessionTable {
     /// the record as JSON, `None` a tombstone (which removes the session,
     /// as compaction will).
     pub fn apply(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) -> Applied {
-        let Some(value) = value else {
-            let Some(key) = key.and_then(|k| std::str::from_utf8(k).ok()) else {
-                return Applied::Invalid;
-            };
-            return match self.sessions.remove(key) {
+        self.update(Update::read(key, value))
+    }
+
+    /// Applies one message read by [`Update::read`].
+    pub fn update(&mut self, update: Update) -> Applied {
+        match update {
+            Update::Record { session, held } => self.keep(session, *held),
+            Update::Tombstone(session) => match self.sessions.remove(&session) {
                 Some(_) => Applied::Removed,
                 None => Applied::NothingToRemove,
-            };
-        };
-        let Ok(record) = serde_json::from_slice::<RiskRecord>(value) else {
-            return Applied::Invalid;
-        };
-        self.insert(&record)
+            },
+            Update::Invalid => Applied::Invalid,
+        }
     }
 
     /// Keeps `record` unless a record of its session with a higher or equal
     /// `seq` is held.
     pub fn insert(&mut self, record: &RiskRecord) -> Applied {
-        match self.sessions.get_mut(&record.session) {
-            Some(held) if held.seq >= record.seq => Applied::Stale,
+        self.keep(record.session.clone(), Held::from_record(record))
+    }
+
+    fn keep(&mut self, session: String, new: Held) -> Applied {
+        match self.sessions.get_mut(&session) {
+            Some(held) if held.seq >= new.seq => Applied::Stale,
             Some(held) => {
-                *held = Held::from_record(record);
+                *held = new;
                 Applied::Replaced
             }
             None => {
-                self.sessions
-                    .insert(record.session.clone(), Held::from_record(record));
+                self.sessions.insert(session, new);
                 Applied::Added
             }
         }
@@ -205,6 +248,13 @@ pub struct Verdict {
 /// The reason given when the unknown-session default answers.
 pub const UNKNOWN_SESSION: &str = "unknown_session";
 
+/// How many action names [`Decider`] remembers the class of. Real
+/// deployments name tens to hundreds of actions; the bound only keeps
+/// clients that send made-up names from growing the map without end
+/// (past it, such names are matched against the policy's globs each time,
+/// as every name was before the cache).
+const ACTION_CLASSES_HELD: usize = 4096;
+
 /// Answers requests from a table: the policy classes actions and gives
 /// each class's step-up; the configuration gives the unknown-session
 /// defaults and the routes.
@@ -212,12 +262,37 @@ pub const UNKNOWN_SESSION: &str = "unknown_session";
 pub struct Decider {
     policy: Policy,
     requests: RequestConfig,
+    /// The class of each action name asked about so far. The policy is
+    /// frozen, so a name's class never changes, and matching a name
+    /// against every `[[actions]]` glob was an eighth of a decision's
+    /// instructions.
+    action_classes: RwLock<HashMap<String, Sensitivity>>,
 }
 
 impl Decider {
     /// A decider on `policy` and `requests`.
     pub fn new(policy: Policy, requests: RequestConfig) -> Decider {
-        Decider { policy, requests }
+        Decider {
+            policy,
+            requests,
+            action_classes: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The policy's class of `action`, remembered.
+    fn action_class(&self, action: &str) -> Sensitivity {
+        if let Ok(known) = self.action_classes.read()
+            && let Some(&class) = known.get(action)
+        {
+            return class;
+        }
+        let class = self.policy.action_sensitivity(action);
+        if let Ok(mut known) = self.action_classes.write()
+            && known.len() < ACTION_CLASSES_HELD
+        {
+            known.insert(action.to_owned(), class);
+        }
+        class
     }
 
     /// How requests are read.
@@ -240,7 +315,7 @@ impl Decider {
         let action = self.action(request);
         let class = match (request.sensitivity, &action) {
             (Some(s), _) => s,
-            (None, Some(a)) => self.policy.action_sensitivity(a),
+            (None, Some(a)) => self.action_class(a),
             (None, None) => self.requests.default_class,
         };
         let held = request
@@ -526,6 +601,46 @@ mod tests {
         let mut r = ask("x", "payment.approve");
         r.sensitivity = Some(Sensitivity::Low);
         assert_eq!(d.decide(&t, &r).decision, Decision::Allow);
+    }
+
+    #[test]
+    fn action_classes_are_remembered_up_to_the_bound() {
+        let t = SessionTable::new();
+        let d = decider();
+        let policy = Policy::default_policy().unwrap();
+        for round in 0..2 {
+            for action in ["data.export", "payment.approve", "report.view"] {
+                assert_eq!(
+                    d.decide(&t, &ask("x", action)).class,
+                    policy.action_sensitivity(action),
+                    "{action}, round {round}"
+                );
+            }
+        }
+        // Past the bound, names are still classed, just not remembered.
+        for n in 0..ACTION_CLASSES_HELD + 10 {
+            let action = format!("payment.approve.{n}");
+            assert_eq!(
+                d.decide(&t, &ask("x", &action)).class,
+                policy.action_sensitivity(&action)
+            );
+        }
+        assert_eq!(d.action_classes.read().unwrap().len(), ACTION_CLASSES_HELD);
+    }
+
+    #[test]
+    fn update_read_apart_from_the_table_applies_the_same() {
+        let mut t = SessionTable::new();
+        let u = Update::read(Some(b"s1"), Some(&record("s1", 2, "deny", "deny")));
+        assert!(matches!(&u, Update::Record { session, .. } if session == "s1"));
+        assert_eq!(t.update(u), Applied::Added);
+        assert_eq!(t.get("s1").unwrap().seq, 2);
+        assert_eq!(
+            Update::read(Some(b"s1"), None),
+            Update::Tombstone("s1".into())
+        );
+        assert_eq!(Update::read(Some(&[0xff]), None), Update::Invalid);
+        assert_eq!(Update::read(Some(b"s1"), Some(b"[]")), Update::Invalid);
     }
 
     #[test]
