@@ -589,6 +589,13 @@ mod tests {
             (r.reason, r.field.as_deref()),
             (RejectReason::UnparsableTime, Some("time"))
         );
+        // Valid RFC 3339, but before year 0000 in UTC: its record's time
+        // could not be written, so the event is refused here.
+        let r = reject(&GOOD.replace("2026-11-30T10:15:02.123Z", "0000-01-01T00:00:00+01:00"));
+        assert_eq!(
+            (r.reason, r.field.as_deref()),
+            (RejectReason::UnparsableTime, Some("time"))
+        );
         let r = reject(&GOOD.replace(r#""aal":2"#, r#""aal":"two""#));
         assert_eq!(
             (r.reason, r.field.as_deref()),

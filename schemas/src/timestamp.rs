@@ -39,9 +39,19 @@ impl Timestamp {
         // Floor, not truncation toward zero: 1969-12-31T23:59:59.9995Z is in
         // the millisecond 23:59:59.999, not 1970-01-01T00:00:00.000.
         let millis = t.unix_timestamp_nanos().div_euclid(1_000_000);
+        // An offset can move a year-0000 or year-9999 time outside the
+        // years a record's `time` can be written in (UTC): such an event is
+        // rejected here, not left to fail when its record is written.
         i64::try_from(millis)
+            .ok()
             .map(Timestamp)
-            .map_err(|_| TimestampError("out of range".to_owned()))
+            .filter(|t| t.is_rfc3339_range())
+            .ok_or_else(|| {
+                TimestampError(
+                    "outside 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z once in UTC"
+                        .to_owned(),
+                )
+            })
     }
 
     /// Whether RFC 3339 can write this instant: its year is 0000 to 9999.
@@ -193,6 +203,17 @@ mod tests {
         assert_eq!((earliest, latest), (Timestamp::EARLIEST, Timestamp::LATEST));
         assert_eq!(Timestamp::EARLIEST.to_string(), "0000-01-01T00:00:00.000Z");
         assert_eq!(Timestamp::LATEST.to_string(), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn times_that_utc_moves_out_of_the_writable_years_are_refused() {
+        for s in ["0000-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"] {
+            let e = Timestamp::parse_rfc3339(s).unwrap_err().to_string();
+            assert!(e.contains("once in UTC"), "{s}: {e}");
+        }
+        // The same instants without the offset are the range's ends.
+        assert!(Timestamp::parse_rfc3339("0000-01-01T00:00:00+00:00").is_ok());
+        assert!(Timestamp::parse_rfc3339("9999-12-31T23:30:00+01:00").is_ok());
     }
 
     #[test]
