@@ -182,6 +182,9 @@ pub struct Engine {
     /// Humans' user agents placed in the client hierarchy, so that each
     /// string is parsed once. Bounded: cleared when full.
     client_cache: FxHashMap<u64, Arc<Client>>,
+    /// The principal key of the event being scored, in a buffer kept so
+    /// that building it allocates nothing.
+    key_buffer: String,
 }
 
 /// Distinct action names cached; applications have hundreds, not millions,
@@ -215,10 +218,15 @@ impl std::fmt::Debug for Engine {
 
 pub(crate) fn principal_key(tenant: &str, id: &str) -> String {
     let mut k = String::with_capacity(tenant.len() + id.len() + 1);
+    push_principal_key(&mut k, tenant, id);
+    k
+}
+
+/// Appends the state store's key of a principal to `k`.
+fn push_principal_key(k: &mut String, tenant: &str, id: &str) {
     k.push_str(tenant);
     k.push('\u{1f}');
     k.push_str(id);
-    k
 }
 
 /// Keys of the tenant's and the role's action profiles.
@@ -259,6 +267,7 @@ impl Engine {
             findings: Vec::new(),
             sensitivity_cache: FxHashMap::default(),
             client_cache: FxHashMap::default(),
+            key_buffer: String::new(),
             config,
         }
     }
@@ -339,21 +348,35 @@ impl Engine {
     /// only reads the record (writes it out), which saves a deep copy of
     /// every record.
     pub fn handle_event_shared(&mut self, event: &Event) -> Result<Arc<RiskRecord>, Rejection> {
+        // The key is built in a buffer kept across events; only a new
+        // principal's key is allocated, for the state store.
+        let mut key = std::mem::take(&mut self.key_buffer);
+        key.clear();
+        push_principal_key(&mut key, &event.tenant, &event.principal.id);
+        let result = self.handle_event_keyed(event, &key);
+        self.key_buffer = key;
+        result
+    }
+
+    fn handle_event_keyed(
+        &mut self,
+        event: &Event,
+        key: &str,
+    ) -> Result<Arc<RiskRecord>, Rejection> {
         let config = Arc::clone(&self.config);
         let policy = &config.policy;
         let limits = &config.limits;
-        let key = principal_key(&event.tenant, &event.principal.id);
-        if !self.principals.contains(&key) {
+        if !self.principals.contains(key) {
             if self.principals.len() >= limits.max_principals && self.principals.pop_lru().is_some()
             {
                 self.stats.evicted += 1;
             }
             self.principals.put(
-                key.clone(),
+                key.to_owned(),
                 PrincipalState::new(event.principal.kind, event.time),
             );
         }
-        let Some(p) = self.principals.get_mut(&key) else {
+        let Some(p) = self.principals.get_mut(key) else {
             return Err(Rejection::new(
                 RejectReason::InvalidField,
                 Some("principal.id"),
@@ -458,7 +481,7 @@ impl Engine {
             },
         };
 
-        let me = hash_str(&key);
+        let me = hash_str(key);
         let (ip_source, asn_source) = match event.context.ip {
             // Looked up where a decision can hinge on it: the session's
             // first event, authentications, and high or critical actions
@@ -735,7 +758,7 @@ impl Engine {
         // Learn.
         let learned_net = self.learn(
             event,
-            &key,
+            key,
             &findings,
             ip_info.as_deref(),
             network,
@@ -751,9 +774,8 @@ impl Engine {
             let threshold = policy.detectors.shared_network_principals;
             if self.networks.len() < limits.max_networks || self.networks.contains_key(&k) {
                 let u = self.networks.entry(k).or_default();
-                let who = hash_str(&key);
-                if !u.shared && !u.principals.contains(&who) {
-                    u.principals.push(who);
+                if !u.shared && !u.principals.contains(&me) {
+                    u.principals.push(me);
                     if u.principals.len() >= threshold {
                         u.shared = true;
                         u.principals = Vec::new();
@@ -774,11 +796,10 @@ impl Engine {
                 let mode = self.config.ip_observations;
                 if mode.apply_own {
                     let (keep_ip, keep_asn) = self.source_windows_ms();
-                    let who = hash_str(&key);
                     self.sources.record(
                         (tenant_hash, ip),
                         asn.map(|a| (tenant_hash, a)),
-                        who,
+                        me,
                         outcome,
                         now,
                         (keep_ip, keep_asn),
@@ -800,7 +821,7 @@ impl Engine {
             self.learn_action(
                 policy,
                 event,
-                &key,
+                key,
                 a,
                 sensitivity,
                 si,
@@ -811,7 +832,7 @@ impl Engine {
 
         // Remember the id, with the record while it is recent.
         let record = Arc::new(record);
-        if let Some(p) = self.principals.get_mut(&key) {
+        if let Some(p) = self.principals.get_mut(key) {
             p.seen_ids.push_back(SeenId {
                 hash: id_hash,
                 record: Some(Arc::clone(&record)),
