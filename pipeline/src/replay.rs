@@ -173,6 +173,9 @@ pub struct LineReader<R> {
     buf: Vec<u8>,
     keep: usize,
     number: u64,
+    /// Bytes of the input's buffer that the last line was lent from, to
+    /// consume before reading the next.
+    lent: usize,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -186,11 +189,44 @@ impl<R: BufRead> LineReader<R> {
             buf: Vec::with_capacity(keep.min(READ_BUFFER_BYTES)),
             keep,
             number: 0,
+            lent: 0,
         }
     }
 
     /// The next line, or `None` at the end of the input.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        if self.lent > 0 {
+            self.input.consume(self.lent);
+            self.lent = 0;
+        }
+        // A line wholly in the input's buffer, within the limit, is lent
+        // from there rather than copied (once per event on the replay's hot
+        // path).
+        let whole = loop {
+            match self.input.fill_buf() {
+                Ok(available) => {
+                    break memchr::memchr(b'\n', available).filter(|&end| end <= self.keep);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(end) = whole {
+            // The buffer still holds the line: fill_buf reads nothing new
+            // while it holds unconsumed bytes.
+            let available = self.input.fill_buf()?;
+            let mut bytes = available.get(..end).unwrap_or_default();
+            if let [rest @ .., b'\r'] = bytes {
+                bytes = rest;
+            }
+            self.lent = end + 1;
+            self.number += 1;
+            return Ok(Some(Line {
+                number: self.number,
+                bytes,
+                len: bytes.len(),
+            }));
+        }
         self.buf.clear();
         let mut len = 0usize;
         let mut seen_any = false;
