@@ -18,6 +18,9 @@
 //!   the adapters of `riskstream-adapters`;
 //! - [`run`]: the live pipeline on Kafka (`riskstream run`): per-partition
 //!   engines, state changelog, at-least-once delivery, HTTP metrics;
+//! - `layered_config`: the configuration layering `run` and `enforce`
+//!   share (defaults, TOML file, environment variables, flags) and
+//!   [`ConfigError`](run::ConfigError);
 //! - [`enforce`]: the enforcement point (`riskstream enforce`): the latest
 //!   risk record per session from `session-risk`, decisions over HTTP and
 //!   an nginx `auth_request` endpoint;
@@ -32,6 +35,7 @@ pub mod enforce;
 pub mod evaluate;
 pub mod fit;
 pub mod fixtures;
+mod layered_config;
 pub mod normalize;
 pub mod parquet_out;
 pub mod replay;

@@ -40,7 +40,7 @@ pub use table::{Decider, Request, SessionTable, Verdict};
 pub enum EnforceError {
     /// The configuration is unusable.
     #[error(transparent)]
-    Config(#[from] crate::run::ConfigError),
+    Config(#[from] config::ConfigError),
     /// The policy file does not read.
     #[error("policy {path}: {source}")]
     PolicyRead {
