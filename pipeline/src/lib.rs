@@ -24,6 +24,7 @@
 //! - [`enforce`]: the enforcement point (`riskstream enforce`): the latest
 //!   risk record per session from `session-risk`, decisions over HTTP and
 //!   an nginx `auth_request` endpoint;
+//! - `openmetrics`: the `/metrics` text of both services;
 //! - [`demo`]: the Kafka path end to end on librdkafka's in-process mock
 //!   cluster;
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
@@ -37,6 +38,7 @@ pub mod fit;
 pub mod fixtures;
 mod layered_config;
 pub mod normalize;
+mod openmetrics;
 pub mod parquet_out;
 pub mod replay;
 pub mod run;
