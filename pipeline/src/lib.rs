@@ -25,6 +25,7 @@
 //!   risk record per session from `session-risk`, decisions over HTTP and
 //!   an nginx `auth_request` endpoint;
 //! - `openmetrics`: the `/metrics` text of both services;
+//! - `shutdown`: how both stop their Kafka thread on a shutdown request;
 //! - [`demo`]: the Kafka path end to end on librdkafka's in-process mock
 //!   cluster;
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
@@ -42,4 +43,5 @@ mod openmetrics;
 pub mod parquet_out;
 pub mod replay;
 pub mod run;
+mod shutdown;
 pub mod sweep;
