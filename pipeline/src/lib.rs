@@ -18,9 +18,14 @@
 //!   the adapters of `riskstream-adapters`;
 //! - [`run`]: the live pipeline on Kafka (`riskstream run`): per-partition
 //!   engines, state changelog, at-least-once delivery, HTTP metrics;
+//! - `layered_config`: the configuration layering `run` and `enforce`
+//!   share (defaults, TOML file, environment variables, flags) and
+//!   [`ConfigError`](run::ConfigError);
 //! - [`enforce`]: the enforcement point (`riskstream enforce`): the latest
 //!   risk record per session from `session-risk`, decisions over HTTP and
 //!   an nginx `auth_request` endpoint;
+//! - `openmetrics`: the `/metrics` text of both services;
+//! - `shutdown`: how both stop their Kafka thread on a shutdown request;
 //! - [`demo`]: the Kafka path end to end on librdkafka's in-process mock
 //!   cluster;
 //! - [`fixtures`]: the labelled world generator and the fixture GeoIP
@@ -32,8 +37,11 @@ pub mod enforce;
 pub mod evaluate;
 pub mod fit;
 pub mod fixtures;
+mod layered_config;
 pub mod normalize;
+mod openmetrics;
 pub mod parquet_out;
 pub mod replay;
 pub mod run;
+mod shutdown;
 pub mod sweep;

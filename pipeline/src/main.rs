@@ -15,6 +15,7 @@ use riskstream::caep::CaepOptions;
 use riskstream::evaluate::{self, EvaluateOptions};
 use riskstream::fixtures;
 use riskstream::replay::{self, EngineOptions, ReplayOptions};
+use riskstream::run::ConfigError;
 use riskstream::sweep::Sweep;
 use riskstream_schemas::{ParseLimits, Timestamp};
 
@@ -457,26 +458,46 @@ fn run_pipeline(args: RunArgs) -> Result<ExitCode> {
         no_create_topics: args.no_create_topics,
     };
     let raw = RawRunConfig::load(args.config.as_deref(), &overrides)?;
-    if args.print_config {
-        return print_config(&raw);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.worker_threads(2);
+    serve(
+        raw,
+        args.print_config,
+        RawRunConfig::build,
+        runtime,
+        |config| riskstream::run::run(config, shutdown_signal()),
+    )
+}
+
+/// What `run` and `enforce` do with their loaded configuration `raw`: with
+/// `--print-config`, print it as TOML and stop; otherwise check it with
+/// `build`, start logging, and serve on `runtime` until SIGINT or SIGTERM.
+fn serve<R, C, E, F>(
+    raw: R,
+    print_config: bool,
+    build: impl FnOnce(R) -> Result<C, ConfigError>,
+    mut runtime: tokio::runtime::Builder,
+    service: impl FnOnce(C) -> F,
+) -> Result<ExitCode>
+where
+    R: serde::Serialize,
+    F: Future<Output = Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    if print_config {
+        print!(
+            "{}",
+            toml::to_string_pretty(&raw).context("printing the configuration")?
+        );
+        return Ok(ExitCode::SUCCESS);
     }
-    let config = raw.build()?;
+    let config = build(raw)?;
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = runtime
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(riskstream::run::run(config, shutdown_signal()))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `--print-config`: the effective configuration as TOML.
-fn print_config(raw: &impl serde::Serialize) -> Result<ExitCode> {
-    print!(
-        "{}",
-        toml::to_string_pretty(raw).context("printing the configuration")?
-    );
+    runtime.block_on(service(config))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -488,21 +509,18 @@ fn run_enforce(args: EnforceArgs) -> Result<ExitCode> {
         http_listen: args.http_listen,
     };
     let raw = RawEnforceConfig::load(args.config.as_deref(), &overrides)?;
-    if args.print_config {
-        return print_config(&raw);
-    }
-    let config = raw.build()?;
-    init_tracing();
     // A single-threaded runtime: it serves HTTP (with `http.threads - 1`
     // more of its kind) and waits for the consumer, which has a thread of
     // its own. A work-stealing runtime woke a second worker for most
     // requests (BENCHMARKS.md, "Enforcement point").
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(riskstream::enforce::enforce(config, shutdown_signal()))?;
-    Ok(ExitCode::SUCCESS)
+    let runtime = tokio::runtime::Builder::new_current_thread();
+    serve(
+        raw,
+        args.print_config,
+        RawEnforceConfig::build,
+        runtime,
+        |config| riskstream::enforce::enforce(config, shutdown_signal()),
+    )
 }
 
 fn open_output(path: &Path) -> Result<Box<dyn Write>> {

@@ -13,20 +13,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format as _, Serialized, Toml};
 use riskstream_schemas::{Decision, Decisions, Sensitivity};
 use serde::{Deserialize, Serialize};
 
-pub use crate::run::ConfigError;
-
-fn invalid(field: &str, value: impl ToString, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.to_owned(),
-        value: value.to_string(),
-        reason: reason.to_owned(),
-    }
-}
+pub use crate::layered_config::ConfigError;
+use crate::layered_config::{
+    check_brokers_and_group, invalid, refuse_owned_properties, service_flags,
+};
 
 /// The whole configuration as written.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -262,46 +255,23 @@ impl RawEnforceConfig {
         file: Option<&Path>,
         overrides: &Overrides,
     ) -> Result<RawEnforceConfig, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(RawEnforceConfig::default()));
-        if let Some(path) = file {
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        figment = figment.merge(
-            Env::prefixed("RISKSTREAM_ENFORCE_")
-                .filter(|k| k.as_str().contains("__"))
-                .split("__"),
+        let flags = service_flags(
+            overrides.brokers.as_deref(),
+            overrides.group_id.as_deref(),
+            overrides.http_listen.as_deref(),
         );
-        if let Some(b) = &overrides.brokers {
-            figment = figment.merge(Serialized::default("kafka.brokers", b));
-        }
-        if let Some(g) = &overrides.group_id {
-            figment = figment.merge(Serialized::default("kafka.group_id", g));
-        }
-        if let Some(l) = &overrides.http_listen {
-            figment = figment.merge(Serialized::default("http.listen", l));
-        }
-        figment
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))
+        crate::layered_config::load(file, "RISKSTREAM_ENFORCE_", flags)
     }
 
     /// Checks the rules across fields.
     pub fn build(self) -> Result<EnforceConfig, ConfigError> {
-        if self.kafka.brokers.trim().is_empty() {
-            return Err(invalid("kafka.brokers", "", "no broker address"));
-        }
-        if self.kafka.group_id.trim().is_empty() {
-            return Err(invalid("kafka.group_id", "", "empty group id"));
-        }
-        for (key, value) in &self.kafka.properties {
-            if OWNED_PROPERTIES.contains(&key.as_str()) {
-                return Err(invalid(
-                    &format!("kafka.properties.\"{key}\""),
-                    value,
-                    "set by riskstream enforce itself: it reads every partition from the beginning and commits nothing",
-                ));
-            }
-        }
+        check_brokers_and_group(&self.kafka.brokers, &self.kafka.group_id)?;
+        refuse_owned_properties(
+            "kafka.properties",
+            &self.kafka.properties,
+            OWNED_PROPERTIES,
+            "set by riskstream enforce itself: it reads every partition from the beginning and commits nothing",
+        )?;
         if self.topics.risk.trim().is_empty() {
             return Err(invalid("topics.risk", "", "empty topic name"));
         }
@@ -453,27 +423,10 @@ mod tests {
 
     #[test]
     fn documented_example_holds_every_default() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/enforce.toml");
-        let mut example = None;
-        figment::Jail::expect_with(|_| {
-            example = Some(RawEnforceConfig::load(Some(&path), &Overrides::default()).unwrap());
-            Ok(())
-        });
-        let example = example.unwrap();
-        assert_eq!(
-            format!("{example:?}"),
-            format!("{:?}", RawEnforceConfig::default()),
-            "docs/enforce.toml and the defaults disagree"
+        let text = crate::layered_config::assert_example_holds_every_default(
+            "docs/enforce.toml",
+            |path| RawEnforceConfig::load(Some(path), &Overrides::default()),
         );
-        let text = std::fs::read_to_string(&path).unwrap();
-        let defaults = toml::to_string(&RawEnforceConfig::default()).unwrap();
-        for line in defaults.lines().filter(|l| l.contains(" = ")) {
-            let key = line.split(" = ").next().unwrap();
-            assert!(
-                text.contains(&format!("{key} = ")),
-                "{key} is not documented"
-            );
-        }
         // The example route in the comments parses as a route.
         assert!(text.contains("# [[enforce.routes]]"));
     }

@@ -351,14 +351,7 @@ async fn session(State(s): State<AppState>, Path(id): Path<String>) -> Response 
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        EnforceMetrics::encode(&s.registry),
-    )
-        .into_response()
+    crate::openmetrics::response(&s.registry)
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

@@ -136,14 +136,6 @@ impl EnforceMetrics {
         );
         r
     }
-
-    /// The text exposition.
-    pub fn encode(registry: &Registry) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, registry);
-        out
-    }
 }
 
 #[cfg(test)]
@@ -157,7 +149,7 @@ mod tests {
         m.decided(Sensitivity::Critical, Decision::Deny, false);
         m.decided(Sensitivity::High, Decision::StepUp, true);
         m.applied(Applied::Stale);
-        let text = EnforceMetrics::encode(&m.registry());
+        let text = crate::openmetrics::encode(&m.registry());
         assert!(
             text.contains(
                 "riskstream_enforce_decisions_total{class=\"critical\",decision=\"deny\",known=\"false\"} 2"

@@ -25,7 +25,7 @@ pub mod table;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, RwLock};
 
 use riskstream_detectors::{Policy, PolicyError};
@@ -40,7 +40,7 @@ pub use table::{Decider, Request, SessionTable, Verdict};
 pub enum EnforceError {
     /// The configuration is unusable.
     #[error(transparent)]
-    Config(#[from] crate::run::ConfigError),
+    Config(#[from] config::ConfigError),
     /// The policy file does not read.
     #[error("policy {path}: {source}")]
     PolicyRead {
@@ -114,15 +114,7 @@ pub async fn enforce(
         let (stop, metrics) = (Arc::clone(&stop), Arc::clone(&metrics));
         tokio::task::spawn_blocking(move || kafka::consume(&config, &table, &metrics, &stop))
     };
-    tokio::pin!(worker);
-    let result = tokio::select! {
-        r = &mut worker => r,
-        () = shutdown => {
-            tracing::info!("shutdown requested");
-            stop.store(true, Ordering::Relaxed);
-            worker.await
-        }
-    };
+    let result = crate::shutdown::join_on_shutdown(worker, &stop, shutdown).await;
     http.stop();
     result.map_err(|e| EnforceError::Kafka(format!("consumer thread: {e}")))?
 }

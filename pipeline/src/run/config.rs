@@ -13,40 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::value::Value;
 use riskstream_adapters::Format;
 use serde::{Deserialize, Serialize};
 
 use crate::caep::{CaepSigner, Jwks};
+pub use crate::layered_config::ConfigError;
+use crate::layered_config::{
+    check_brokers_and_group, invalid, refuse_owned_properties, service_flags,
+};
 use crate::replay::EngineOptions;
-
-/// A configuration that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file, a variable or a flag does not parse, or names an unknown
-    /// setting.
-    #[error("configuration: {0}")]
-    Load(Box<figment::Error>),
-    /// A value that parses but breaks a rule.
-    #[error("configuration: {field} = {value:?}: {reason}")]
-    Invalid {
-        /// The setting, as `section.field`.
-        field: String,
-        /// Its value.
-        value: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-fn invalid(field: &str, value: impl ToString, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.to_owned(),
-        value: value.to_string(),
-        reason: reason.to_owned(),
-    }
-}
 
 /// The whole configuration as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,56 +275,32 @@ pub struct Overrides {
 impl RawRunConfig {
     /// Defaults, then `file`, then `RISKSTREAM_*` variables, then flags.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<RawRunConfig, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(RawRunConfig::default()));
-        if let Some(path) = file {
-            figment = figment.merge(Toml::file_exact(path));
-        }
-        // Only SECTION__FIELD names: RISKSTREAM_LOG and the test switches
-        // are not settings.
-        figment = figment.merge(
-            Env::prefixed("RISKSTREAM_")
-                .filter(|k| k.as_str().contains("__"))
-                .split("__"),
+        let flags = service_flags(
+            overrides.brokers.as_deref(),
+            overrides.group_id.as_deref(),
+            overrides.http_listen.as_deref(),
         );
-        if let Some(b) = &overrides.brokers {
-            figment = figment.merge(Serialized::default("kafka.brokers", b));
-        }
-        if let Some(g) = &overrides.group_id {
-            figment = figment.merge(Serialized::default("kafka.group_id", g));
-        }
-        if let Some(l) = &overrides.http_listen {
-            figment = figment.merge(Serialized::default("http.listen", l));
-        }
-        if overrides.no_create_topics {
-            figment = figment.merge(Serialized::default("topics.create", false));
-        }
-        figment
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))
+        let create = (
+            "topics.create",
+            overrides.no_create_topics.then(|| Value::from(false)),
+        );
+        crate::layered_config::load(file, "RISKSTREAM_", flags.into_iter().chain([create]))
     }
 
     /// Checks the rules across fields.
     pub fn build(self) -> Result<RunConfig, ConfigError> {
-        if self.kafka.brokers.trim().is_empty() {
-            return Err(invalid("kafka.brokers", "", "no broker address"));
-        }
-        if self.kafka.group_id.trim().is_empty() {
-            return Err(invalid("kafka.group_id", "", "empty group id"));
-        }
-        for (section, props) in [
+        check_brokers_and_group(&self.kafka.brokers, &self.kafka.group_id)?;
+        for (section, properties) in [
             ("kafka.properties", &self.kafka.properties),
             ("kafka.consumer", &self.kafka.consumer),
             ("kafka.producer", &self.kafka.producer),
         ] {
-            for key in props.keys() {
-                if OWNED_PROPERTIES.contains(&key.as_str()) {
-                    return Err(invalid(
-                        &format!("{section}.\"{key}\""),
-                        &props[key],
-                        "set by riskstream itself for at-least-once delivery",
-                    ));
-                }
-            }
+            refuse_owned_properties(
+                section,
+                properties,
+                OWNED_PROPERTIES,
+                "set by riskstream itself for at-least-once delivery",
+            )?;
         }
         if self.inputs.is_empty() {
             return Err(invalid("inputs", "[]", "at least one input topic"));
@@ -574,29 +526,9 @@ mod tests {
 
     #[test]
     fn documented_example_holds_every_default() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/riskstream.toml");
-        // In a jail: the other tests' variables stay out while it reads.
-        let mut example = None;
-        figment::Jail::expect_with(|_| {
-            example = Some(RawRunConfig::load(Some(&path), &Overrides::default()).unwrap());
-            Ok(())
+        crate::layered_config::assert_example_holds_every_default("docs/riskstream.toml", |path| {
+            RawRunConfig::load(Some(path), &Overrides::default())
         });
-        let example = example.unwrap();
-        assert_eq!(
-            format!("{example:?}"),
-            format!("{:?}", RawRunConfig::default()),
-            "docs/riskstream.toml and the defaults disagree"
-        );
-        // Every field of the defaults is written out in the example.
-        let text = std::fs::read_to_string(&path).unwrap();
-        let defaults = toml::to_string(&RawRunConfig::default()).unwrap();
-        for line in defaults.lines().filter(|l| l.contains(" = ")) {
-            let key = line.split(" = ").next().unwrap();
-            assert!(
-                text.contains(&format!("{key} = ")),
-                "{key} is not documented"
-            );
-        }
     }
 
     #[test]

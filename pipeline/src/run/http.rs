@@ -126,14 +126,7 @@ fn not_a_transmitter() -> Response {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        Metrics::encode(&s.registry),
-    )
-        .into_response()
+    crate::openmetrics::response(&s.registry)
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

@@ -274,14 +274,6 @@ impl Metrics {
         r.register_collector(Box::new(LatencyCollector(Arc::clone(self))));
         r
     }
-
-    /// The text exposition.
-    pub fn encode(registry: &Registry) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, registry);
-        out
-    }
 }
 
 #[cfg(test)]
@@ -299,7 +291,7 @@ mod tests {
             .inc_by(3);
         m.latency_event_time.record_us(1500);
         m.latency_event_time.record_us(30_000);
-        let text = Metrics::encode(&m.registry());
+        let text = crate::openmetrics::encode(&m.registry());
         assert!(
             text.contains("riskstream_events_in_total{topic=\"auth-events\",kind=\"auth\"} 3"),
             "{text}"

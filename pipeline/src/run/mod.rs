@@ -143,15 +143,7 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()>) -> Resul
             )
         })
     };
-    tokio::pin!(worker);
-    let result = tokio::select! {
-        r = &mut worker => r,
-        () = shutdown => {
-            tracing::info!("shutdown requested");
-            stop.store(true, Ordering::Relaxed);
-            worker.await
-        }
-    };
+    let result = crate::shutdown::join_on_shutdown(worker, &stop, shutdown).await;
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = http {
         h.abort();
