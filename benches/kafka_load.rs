@@ -7,11 +7,18 @@
 //! ```text
 //! cargo bench -p riskstream --bench kafka_load -- \
 //!     --brokers 127.0.0.1:9092 --events w.jsonl [--rate 25000] [--limit N] [--single-topic T]
+//!     [--broker-only]
 //! ```
 //!
 //! The pipeline (`riskstream run`) must be running against the same
 //! broker. Without `--rate`, events are produced as fast as the broker
 //! takes them and the figure that matters is the record rate.
+//!
+//! `--broker-only` (with `--single-topic T`) measures the broker alone,
+//! the floor under the pipeline's figures: no pipeline runs, and the tool
+//! reads its own events back from `T` (created with 3 partitions if
+//! missing) with the same clients and settings. The pipeline's path has
+//! two such hops (event in, record out), plus its own work.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -21,6 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -38,6 +47,12 @@ struct TriggerId<'a> {
     event_id: &'a str,
 }
 
+/// An input event's id, read back in `--broker-only` mode.
+#[derive(serde::Deserialize)]
+struct EventId<'a> {
+    id: &'a str,
+}
+
 struct Args {
     brokers: String,
     events: String,
@@ -46,6 +61,8 @@ struct Args {
     /// Every event to this one topic (a pipeline configured with it as its
     /// only input), instead of auth and action events to their topics.
     single_topic: Option<&'static str>,
+    /// Read the events back from `single_topic`, with no pipeline.
+    broker_only: bool,
 }
 
 fn args() -> Args {
@@ -55,6 +72,7 @@ fn args() -> Args {
         rate: None,
         limit: None,
         single_topic: None,
+        broker_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -64,6 +82,7 @@ fn args() -> Args {
             "--rate" => a.rate = Some(it.next().unwrap().parse().unwrap()),
             "--limit" => a.limit = Some(it.next().unwrap().parse().unwrap()),
             "--single-topic" => a.single_topic = Some(it.next().unwrap().leak()),
+            "--broker-only" => a.broker_only = true,
             // cargo bench passes --bench
             _ => {}
         }
@@ -100,8 +119,17 @@ fn main() {
         ));
     }
     let n = events.len();
+    let read_topic = if a.broker_only {
+        let topic = a
+            .single_topic
+            .expect("--broker-only reads back its --single-topic");
+        ensure_topic(&a.brokers, topic);
+        topic
+    } else {
+        "session-risk"
+    };
 
-    // Read session-risk from its current end.
+    // Read the records (or, broker only, the events) from the current end.
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &a.brokers)
         .set("group.id", "kafka-load")
@@ -113,7 +141,7 @@ fn main() {
         .create()
         .unwrap();
     let md = consumer
-        .fetch_metadata(Some("session-risk"), Duration::from_secs(10))
+        .fetch_metadata(Some(read_topic), Duration::from_secs(10))
         .unwrap();
     let partitions = md.topics()[0].partitions().len() as i32;
     assert!(
@@ -123,9 +151,9 @@ fn main() {
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         let (_, high) = consumer
-            .fetch_watermarks("session-risk", p, Duration::from_secs(10))
+            .fetch_watermarks(read_topic, p, Duration::from_secs(10))
             .unwrap();
-        tpl.add_partition_offset("session-risk", p, Offset::Offset(high))
+        tpl.add_partition_offset(read_topic, p, Offset::Offset(high))
             .unwrap();
     }
     consumer.assign(&tpl).unwrap();
@@ -133,6 +161,7 @@ fn main() {
     let sent: Arc<Mutex<HashMap<String, Instant>>> =
         Arc::new(Mutex::new(HashMap::with_capacity(n)));
     let done = Arc::new(AtomicBool::new(false));
+    let broker_only = a.broker_only;
     let reader = {
         let sent = Arc::clone(&sent);
         let done = Arc::clone(&done);
@@ -153,8 +182,15 @@ fn main() {
                 idle_since = now;
                 // Only the trigger's id: a typed borrow skips the rest of
                 // the record without building it, so the reader keeps up.
-                let r: RecordId<'_> = serde_json::from_slice(m.payload().unwrap()).unwrap();
-                let id = r.trigger.event_id;
+                let payload = m.payload().unwrap();
+                let id = if broker_only {
+                    serde_json::from_slice::<EventId<'_>>(payload).unwrap().id
+                } else {
+                    serde_json::from_slice::<RecordId<'_>>(payload)
+                        .unwrap()
+                        .trigger
+                        .event_id
+                };
                 if !seen.insert(id.to_owned()) {
                     continue;
                 }
@@ -171,8 +207,12 @@ fn main() {
 
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &a.brokers)
-        // An IdP forwarder batches for a few ms, as librdkafka's default.
-        .set("linger.ms", "5")
+        // An IdP forwarder batches for a few ms, as librdkafka's default
+        // (KAFKA_LOAD_LINGER_MS sets another).
+        .set(
+            "linger.ms",
+            std::env::var("KAFKA_LOAD_LINGER_MS").unwrap_or_else(|_| "5".into()),
+        )
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .unwrap();
@@ -227,4 +267,20 @@ fn main() {
         eprintln!("kafka_load: only {scored} of {n} events got a record");
         std::process::exit(1);
     }
+}
+
+/// Creates `topic` with 3 partitions, as `riskstream run` creates its
+/// inputs; an existing one is left as it is.
+fn ensure_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let new = NewTopic::new(topic, 3, TopicReplication::Fixed(1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // An existing topic is fine.
+    let _ = rt.block_on(admin.create_topics([&new], &AdminOptions::new()));
 }
