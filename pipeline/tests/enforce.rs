@@ -119,6 +119,16 @@ struct Enforce {
 
 impl Enforce {
     fn start(name: &str, brokers: &str, extra_toml: &str) -> Enforce {
+        Enforce::start_with_threads(name, brokers, extra_toml, 1)
+    }
+
+    /// [`Enforce::start`] serving HTTP from `http_threads` threads.
+    fn start_with_threads(
+        name: &str,
+        brokers: &str,
+        extra_toml: &str,
+        http_threads: usize,
+    ) -> Enforce {
         let dir = temp_dir(name);
         let port = free_port();
         let config = format!(
@@ -127,6 +137,7 @@ impl Enforce {
 brokers = "{brokers}"
 [http]
 listen = "127.0.0.1:{port}"
+threads = {http_threads}
 [[enforce.routes]]
 prefix = "/export"
 action = "data.export"
@@ -313,9 +324,13 @@ fn enforce_decides_from_the_latest_record_and_rebuilds_from_the_topic() {
     early.wait_ready(Duration::from_secs(30));
 
     // A second instance started now reads everything from the beginning:
-    // as soon as it is ready, it holds every session (no waiting).
-    let mut late = Enforce::start("enforce-late", &brokers, "");
+    // as soon as it is ready, it holds every session (no waiting). It
+    // serves from three HTTP threads, so the checks below, each on a new
+    // connection, go through every one of them (dealt in turn), where the
+    // first instance serves from its one.
+    let mut late = Enforce::start_with_threads("enforce-late", &brokers, "", 3);
     late.wait_ready(Duration::from_secs(30));
+    assert!(late.log_text().contains("threads=3"), "{}", late.log_text());
     for e in [&late, &early] {
         // The early one may still be catching the last records up.
         let deadline = Instant::now() + Duration::from_secs(10);
