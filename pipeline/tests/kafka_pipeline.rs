@@ -39,6 +39,17 @@ fn bad_messages() -> Vec<(Outgoing, &'static str)> {
             },
             "too_large",
         ),
+        (
+            // Valid RFC 3339 whose instant is in year -1 UTC: a record's
+            // time could not be written, and an error there would stop the
+            // pipeline at this message again after every restart.
+            Outgoing {
+                topic: "auth-events".into(),
+                key: b"u-bad".to_vec(),
+                value: br#"{"schema":"riskstream.event.v1","kind":"auth","id":"bad-2","time":"0000-01-01T00:00:00+01:00","principal":{"id":"u-bad","type":"human"},"session":"s-bad","type":"login.success","context":{"ip":"81.2.69.142"}}"#.to_vec(),
+            },
+            "unparsable_time",
+        ),
     ]
 }
 
