@@ -23,7 +23,7 @@ use crate::sources::{
     AttackSources, IpObservation, IpObservationConfig, LoginOutcome, SourceCounts,
 };
 use crate::state::{
-    ActionProfile, CONTEXT_LEVELS, Client, ContextLevel, Fix, PrincipalState, SeenId, SessionState,
+    ActionProfile, CONTEXT_LEVELS, Client, ContextLevel, Fix, PrincipalState, Seen, SessionState,
     StickySignal, hash_str, network_key, prefix_key, push_windowed, user_agent_skeleton,
 };
 
@@ -385,18 +385,19 @@ impl Engine {
         };
 
         let id_hash = hash_str(&event.id);
-        if let Some(seen) = p.seen_ids.iter().find(|s| s.hash == id_hash) {
-            return match &seen.record {
-                Some(r) => {
-                    self.stats.replayed_duplicates += 1;
-                    Ok(Arc::clone(r))
-                }
-                None => Err(Rejection::new(
+        match p.seen_ids.lookup(id_hash) {
+            Seen::New => {}
+            Seen::Scored(r) => {
+                self.stats.replayed_duplicates += 1;
+                return Ok(Arc::clone(r));
+            }
+            Seen::Forgotten => {
+                return Err(Rejection::new(
                     RejectReason::Duplicate,
                     Some("id"),
                     format!("event id {:?} was already scored", event.id),
-                )),
-            };
+                ));
+            }
         }
         let now = event.time;
         p.last_seen = p.last_seen.max(now);
@@ -842,19 +843,12 @@ impl Engine {
         // Remember the id, with the record while it is recent.
         let record = Arc::new(record);
         if let Some(p) = self.principals.get_mut(key) {
-            p.seen_ids.push_back(SeenId {
-                hash: id_hash,
-                record: Some(Arc::clone(&record)),
-            });
-            if p.seen_ids.len() > limits.remembered_records {
-                let idx = p.seen_ids.len() - 1 - limits.remembered_records;
-                if let Some(old) = p.seen_ids.get_mut(idx) {
-                    old.record = None;
-                }
-            }
-            while p.seen_ids.len() > limits.remembered_ids {
-                p.seen_ids.pop_front();
-            }
+            p.seen_ids.remember(
+                id_hash,
+                Arc::clone(&record),
+                limits.remembered_records,
+                limits.remembered_ids,
+            );
         }
         Ok(record)
     }

@@ -121,6 +121,70 @@ fn a_duplicate_is_replayed_while_remembered_then_rejected() {
     assert_eq!(r.seq, 5);
 }
 
+#[test]
+fn duplicate_memory_is_bounded_and_survives_a_snapshot() {
+    let limits = StateLimits {
+        remembered_records: 2,
+        remembered_ids: 3,
+        ..StateLimits::default()
+    };
+    let mut engine = common::engine_with(Policy::default_policy().unwrap(), limits.clone());
+    let records: Vec<_> = (0..5)
+        .map(|n| {
+            engine
+                .handle_event(&event(
+                    &format!("e{n}"),
+                    n,
+                    "a",
+                    "s-a",
+                    "page.view",
+                    "81.2.69.1",
+                ))
+                .unwrap()
+        })
+        .collect();
+    // A snapshot holds the ids and the records that go with them: the
+    // restored engine answers repeats exactly as the original does.
+    let mut restored = common::engine_with(Policy::default_policy().unwrap(), limits);
+    for snapshot in engine.snapshot_all() {
+        let bytes = snapshot.to_bytes();
+        restored.restore_principal(
+            riskstream_detectors::PrincipalSnapshot::from_bytes(&bytes).unwrap(),
+        );
+    }
+    for e in [&mut engine, &mut restored] {
+        // The last two ids keep their records.
+        for n in [3, 4] {
+            let again = e
+                .handle_event(&event(
+                    &format!("e{n}"),
+                    n,
+                    "a",
+                    "s-a",
+                    "page.view",
+                    "81.2.69.1",
+                ))
+                .unwrap();
+            assert_eq!(again, records[n as usize]);
+        }
+        // The third newest id is remembered without its record.
+        let err = e
+            .handle_event(&event("e2", 2, "a", "s-a", "page.view", "81.2.69.1"))
+            .unwrap_err();
+        assert_eq!(err.reason, RejectReason::Duplicate);
+        // Older ids are forgotten: scored again as new events.
+        let fresh = e
+            .handle_event(&event("e1", 1, "a", "s-a", "page.view", "81.2.69.1"))
+            .unwrap();
+        assert_eq!(fresh.seq, 6);
+        // ... which pushes e2 out of the bound in turn.
+        assert!(
+            e.handle_event(&event("e2", 2, "a", "s-a", "page.view", "81.2.69.1"))
+                .is_ok()
+        );
+    }
+}
+
 const IPS: &[&str] = &[
     "81.2.69.1",
     "175.16.199.3",

@@ -28,9 +28,13 @@ pub struct Pending {
     pub input: usize,
     /// Offset in its topic partition.
     pub offset: i64,
-    /// The message key.
+    /// The message key, kept only when a record of the message is
+    /// rejected (for the dead-letter topic); `None` otherwise.
     pub key: Option<Vec<u8>>,
-    /// The original bytes (for the dead-letter topic).
+    /// The original bytes, kept only when a record of the message is
+    /// rejected (for the dead-letter topic); empty otherwise. A scored
+    /// message needs neither, and copying every payload cost a fresh
+    /// allocation per event.
     pub payload: Vec<u8>,
     /// Broker timestamp, ms since the epoch.
     pub broker_time_ms: Option<i64>,
@@ -78,11 +82,16 @@ impl Pending {
             .iter()
             .find_map(|i| i.as_ref().ok().map(|e| e.time.0))
             .unwrap_or(i64::MIN);
+        let dead_letters = items.iter().any(Result::is_err);
         Pending {
             input,
             offset,
-            key: key.map(<[u8]>::to_vec),
-            payload: bytes.to_vec(),
+            key: key.filter(|_| dead_letters).map(<[u8]>::to_vec),
+            payload: if dead_letters {
+                bytes.to_vec()
+            } else {
+                Vec::new()
+            },
             broker_time_ms,
             received,
             items,
