@@ -5,6 +5,8 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use riskstream_schemas::{Level, PrincipalType, RiskRecord, Timestamp};
 use rustc_hash::{FxHashSet, FxHasher};
 use serde::{Deserialize, Serialize};
@@ -389,11 +391,32 @@ impl SessionState {
 }
 
 /// A remembered event id and, for the most recent ones, its record: the
-/// serialised form of [`SeenIds`], one per id, oldest first.
-#[derive(Debug, Serialize, Deserialize)]
-struct SeenId<R> {
+/// form of [`SeenIds`] in snapshots written before the compact one, one per
+/// id, oldest first. Still read, so that an older changelog restores.
+#[derive(Debug, Deserialize)]
+struct SeenId {
     hash: u64,
-    record: Option<R>,
+    record: Option<Arc<RiskRecord>>,
+}
+
+/// [`SeenIds`] as snapshots hold it: `ids`, the hashes as little-endian
+/// `u64`s in base64, oldest first; `records`, the records of the newest
+/// ids, oldest first.
+///
+/// The list of `{"hash": …, "record": null}` it replaces was 70 % of a
+/// principal's changelog record (16 kB of 23 kB, measured on the seed-1
+/// world): 43 bytes an id against 11 now.
+#[derive(Serialize, Deserialize)]
+struct CompactSeenIds<R> {
+    ids: String,
+    records: Vec<R>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SeenIdsWire {
+    Compact(CompactSeenIds<Arc<RiskRecord>>),
+    List(Vec<SeenId>),
 }
 
 /// The event ids a principal's events carried (hashed), oldest first, and
@@ -404,8 +427,7 @@ struct SeenId<R> {
 /// beside the ordered list, so the question costs one probe. It was a scan
 /// of the whole list (256 ids, 6 kB), which cost about 3 % of replay's time
 /// in cache misses. The set is not state: it is rebuilt from the list when a
-/// snapshot is restored, and a snapshot is the same list of
-/// `{"hash", "record"}` it always was.
+/// snapshot is restored ([`CompactSeenIds`] is the form snapshots hold).
 #[derive(Debug, Default)]
 pub(crate) struct SeenIds {
     /// Oldest first.
@@ -462,26 +484,60 @@ impl SeenIds {
 
 impl Serialize for SeenIds {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let unrecorded = self.order.len() - self.records.len();
-        serializer.collect_seq(self.order.iter().enumerate().map(|(i, &hash)| SeenId {
-            hash,
-            record: i.checked_sub(unrecorded).map(|r| &self.records[r]),
-        }))
+        let mut bytes = Vec::with_capacity(self.order.len() * 8);
+        for hash in &self.order {
+            bytes.extend_from_slice(&hash.to_le_bytes());
+        }
+        CompactSeenIds {
+            ids: BASE64.encode(bytes),
+            records: self.records.iter().collect(),
+        }
+        .serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for SeenIds {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let list = Vec::<SeenId<Arc<RiskRecord>>>::deserialize(deserializer)?;
+        use serde::de::Error;
         let mut seen = SeenIds::default();
-        for id in list {
-            seen.order.push_back(id.hash);
-            seen.index.insert(id.hash);
-            match id.record {
-                Some(r) => seen.records.push_back(r),
-                // Records are kept for the newest ids only: one without a
-                // record drops those of older ids.
-                None => seen.records.clear(),
+        match SeenIdsWire::deserialize(deserializer)? {
+            SeenIdsWire::Compact(c) => {
+                let bytes = BASE64
+                    .decode(c.ids.as_bytes())
+                    .map_err(|e| D::Error::custom(format!("seen_ids.ids: {e}")))?;
+                if bytes.len() % 8 != 0 {
+                    return Err(D::Error::custom(format!(
+                        "seen_ids.ids: {} bytes, not a whole number of 8-byte hashes",
+                        bytes.len()
+                    )));
+                }
+                for chunk in bytes.chunks_exact(8) {
+                    let mut h = [0u8; 8];
+                    h.copy_from_slice(chunk);
+                    let hash = u64::from_le_bytes(h);
+                    seen.order.push_back(hash);
+                    seen.index.insert(hash);
+                }
+                if c.records.len() > seen.order.len() {
+                    return Err(D::Error::custom(format!(
+                        "seen_ids: {} records for {} ids",
+                        c.records.len(),
+                        seen.order.len()
+                    )));
+                }
+                seen.records = c.records.into();
+            }
+            SeenIdsWire::List(list) => {
+                for id in list {
+                    seen.order.push_back(id.hash);
+                    seen.index.insert(id.hash);
+                    match id.record {
+                        Some(r) => seen.records.push_back(r),
+                        // Records are kept for the newest ids only: one
+                        // without a record drops those of older ids.
+                        None => seen.records.clear(),
+                    }
+                }
             }
         }
         Ok(seen)

@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
 use proptest::prelude::*;
 use riskstream_detectors::{Policy, StateLimits};
 use riskstream_schemas::{Event, ParseLimits, RejectReason, Timestamp, parse_event};
@@ -145,14 +146,42 @@ fn duplicate_memory_is_bounded_and_survives_a_snapshot() {
         .collect();
     // A snapshot holds the ids and the records that go with them: the
     // restored engine answers repeats exactly as the original does.
-    let mut restored = common::engine_with(Policy::default_policy().unwrap(), limits);
+    let mut restored = common::engine_with(Policy::default_policy().unwrap(), limits.clone());
+    // ... and so does one restored from the list form snapshots held
+    // before the compact one.
+    let mut legacy = common::engine_with(Policy::default_policy().unwrap(), limits);
     for snapshot in engine.snapshot_all() {
         let bytes = snapshot.to_bytes();
+        let compact: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let seen = &compact["state"]["seen_ids"];
+        let records = seen["records"].as_array().unwrap();
+        assert_eq!(records.len(), 2);
+        let ids = base64::engine::general_purpose::STANDARD
+            .decode(seen["ids"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(ids.len(), 3 * 8);
+        let unrecorded = 3 - records.len();
+        let list: Vec<serde_json::Value> = ids
+            .chunks_exact(8)
+            .enumerate()
+            .map(|(i, h)| {
+                serde_json::json!({
+                    "hash": u64::from_le_bytes(h.try_into().unwrap()),
+                    "record": i.checked_sub(unrecorded).map_or(serde_json::Value::Null, |r| records[r].clone()),
+                })
+            })
+            .collect();
+        let mut old = compact.clone();
+        old["state"]["seen_ids"] = serde_json::Value::Array(list);
         restored.restore_principal(
             riskstream_detectors::PrincipalSnapshot::from_bytes(&bytes).unwrap(),
         );
+        legacy.restore_principal(
+            riskstream_detectors::PrincipalSnapshot::from_bytes(&serde_json::to_vec(&old).unwrap())
+                .unwrap(),
+        );
     }
-    for e in [&mut engine, &mut restored] {
+    for e in [&mut engine, &mut restored, &mut legacy] {
         // The last two ids keep their records.
         for n in [3, 4] {
             let again = e
