@@ -25,6 +25,11 @@ fn event(id: &str, minute: i64, principal: &str, session: &str, name: &str, ip: 
     parse_event(s.as_bytes(), ParseLimits::default()).unwrap()
 }
 
+/// Event `e{n}` of principal `a`'s session: a page view at minute `n`.
+fn view(n: i64) -> Event {
+    event(&format!("e{n}"), n, "a", "s-a", "page.view", "81.2.69.1")
+}
+
 #[test]
 fn principal_cap_evicts_the_least_recently_seen() {
     let limits = StateLimits {
@@ -100,25 +105,14 @@ fn a_duplicate_is_replayed_while_remembered_then_rejected() {
         .unwrap();
     assert_eq!(first, again);
     for n in 1..=3 {
-        engine
-            .handle_event(&event(
-                &format!("e{n}"),
-                n,
-                "a",
-                "s-a",
-                "page.view",
-                "81.2.69.1",
-            ))
-            .unwrap();
+        engine.handle_event(&view(n)).unwrap();
     }
     let err = engine
         .handle_event(&event("e0", 0, "a", "s-a", "login.success", "81.2.69.1"))
         .unwrap_err();
     assert_eq!(err.reason, RejectReason::Duplicate);
     // The duplicate changed nothing: the session goes on at seq 5.
-    let r = engine
-        .handle_event(&event("e4", 4, "a", "s-a", "page.view", "81.2.69.1"))
-        .unwrap();
+    let r = engine.handle_event(&view(4)).unwrap();
     assert_eq!(r.seq, 5);
 }
 
@@ -131,18 +125,7 @@ fn duplicate_memory_is_bounded_and_survives_a_snapshot() {
     };
     let mut engine = common::engine_with(Policy::default_policy().unwrap(), limits.clone());
     let records: Vec<_> = (0..5)
-        .map(|n| {
-            engine
-                .handle_event(&event(
-                    &format!("e{n}"),
-                    n,
-                    "a",
-                    "s-a",
-                    "page.view",
-                    "81.2.69.1",
-                ))
-                .unwrap()
-        })
+        .map(|n| engine.handle_event(&view(n)).unwrap())
         .collect();
     // A snapshot holds the ids and the records that go with them: the
     // restored engine answers repeats exactly as the original does.
@@ -184,33 +167,17 @@ fn duplicate_memory_is_bounded_and_survives_a_snapshot() {
     for e in [&mut engine, &mut restored, &mut legacy] {
         // The last two ids keep their records.
         for n in [3, 4] {
-            let again = e
-                .handle_event(&event(
-                    &format!("e{n}"),
-                    n,
-                    "a",
-                    "s-a",
-                    "page.view",
-                    "81.2.69.1",
-                ))
-                .unwrap();
+            let again = e.handle_event(&view(n)).unwrap();
             assert_eq!(again, records[n as usize]);
         }
         // The third newest id is remembered without its record.
-        let err = e
-            .handle_event(&event("e2", 2, "a", "s-a", "page.view", "81.2.69.1"))
-            .unwrap_err();
+        let err = e.handle_event(&view(2)).unwrap_err();
         assert_eq!(err.reason, RejectReason::Duplicate);
         // Older ids are forgotten: scored again as new events.
-        let fresh = e
-            .handle_event(&event("e1", 1, "a", "s-a", "page.view", "81.2.69.1"))
-            .unwrap();
+        let fresh = e.handle_event(&view(1)).unwrap();
         assert_eq!(fresh.seq, 6);
         // ... which pushes e2 out of the bound in turn.
-        assert!(
-            e.handle_event(&event("e2", 2, "a", "s-a", "page.view", "81.2.69.1"))
-                .is_ok()
-        );
+        assert!(e.handle_event(&view(2)).is_ok());
     }
 }
 
