@@ -13,9 +13,8 @@
 #    component, added when missing) and builds with -Cprofile-use.
 #
 # The output is the same program: only code layout, inlining and branch
-# order follow the profile. A profile older than the code is still valid
-# (functions whose shape changed get no profile); rerun this after changes
-# to hot code. Costs two release builds (about 25 minutes on 2 cores).
+# order follow the profile, which each run makes afresh from the code it
+# builds. Costs two release builds (about 25 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
